@@ -24,13 +24,15 @@ PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics)
 # name shown -> path inside $DEST
 BINS=(prometheus promtool prometheus-alertmanager amtool vmagent)
 
-# Debian's Alertmanager is patched to read its notification template from this fixed path
-# (instead of the copy upstream embeds in the binary) and refuses to apply any configuration
-# without it ("failed to parse templates: open .../default.tmpl"). There is no flag to point it
-# elsewhere, so we copy the template shipped in the unpacked package to that path when it is
-# missing. This is the only file written outside the repo; CI and developers run as root. A
-# template that already exists there (e.g. from an installed prometheus-alertmanager) is left alone.
-AM_TEMPLATE=/usr/share/prometheus/alertmanager/default.tmpl
+# Debian's Alertmanager is patched to read its notification templates from a fixed directory
+# (instead of the copies upstream embeds in the binary) and exits at startup without them
+# ("failed to parse templates: open /usr/share/prometheus/alertmanager/default.tmpl", and once
+# that one exists, the same for email.tmpl). No flag points it elsewhere, so we copy the two
+# templates shipped in the unpacked package to that directory when they are missing. These are
+# the only files written outside the repo; CI and developers run as root. Templates already
+# there (e.g. from an installed prometheus-alertmanager) are left alone.
+AM_TEMPLATE_DIR=/usr/share/prometheus/alertmanager
+AM_TEMPLATES=(default.tmpl email.tmpl)
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -43,21 +45,25 @@ is_cached() {
   [[ "$(sed -n '1,2p' "$STAMP")" == "$(stamp_text)" ]] || return 1
   local b
   for b in "${BINS[@]}"; do [[ -x "$DEST/usr/bin/$b" ]] || return 1; done
-  [[ -f "$DEST$AM_TEMPLATE" ]] || return 1
+  local t
+  for t in "${AM_TEMPLATES[@]}"; do [[ -f "$DEST$AM_TEMPLATE_DIR/$t" ]] || return 1; done
 }
 
-ensure_am_template() {
-  [[ -f "$AM_TEMPLATE" ]] && return 0
-  if install -D -m 0644 "$DEST$AM_TEMPLATE" "$AM_TEMPLATE" 2>/dev/null; then
-    say "installed Alertmanager template at $AM_TEMPLATE (Debian's build reads it from that fixed path)"
-  else
-    die "Alertmanager needs $AM_TEMPLATE and it cannot be created by $(id -un).
-       Run as root, or: sudo install -D -m 0644 '$DEST$AM_TEMPLATE' '$AM_TEMPLATE'"
-  fi
+ensure_am_templates() {
+  local t
+  for t in "${AM_TEMPLATES[@]}"; do
+    [[ -f "$AM_TEMPLATE_DIR/$t" ]] && continue
+    if install -D -m 0644 "$DEST$AM_TEMPLATE_DIR/$t" "$AM_TEMPLATE_DIR/$t" 2>/dev/null; then
+      say "installed Alertmanager template $AM_TEMPLATE_DIR/$t (Debian's build reads it from that fixed path)"
+    else
+      die "Alertmanager needs $AM_TEMPLATE_DIR/$t and $(id -un) cannot create it.
+       Run as root, or: sudo install -D -m 0644 '$DEST$AM_TEMPLATE_DIR/$t' '$AM_TEMPLATE_DIR/$t'"
+    fi
+  done
 }
 
 if is_cached; then
-  ensure_am_template
+  ensure_am_templates
   say "cached"
   exit 0
 fi
@@ -67,7 +73,7 @@ mkdir -p "$STACK"
 exec 9>"$STACK/.lock"
 flock 9
 if is_cached; then
-  ensure_am_template
+  ensure_am_templates
   say "cached"
   exit 0
 fi
@@ -163,8 +169,10 @@ rm -rf "$APTDIR/debs" "$APTDIR/cache"   # ~85 MB of .debs, no longer needed
 for b in "${BINS[@]}"; do
   [[ -x "$DEST/usr/bin/$b" ]] || die "$b is not in the unpacked packages (expected $DEST/usr/bin/$b)"
 done
-[[ -f "$DEST$AM_TEMPLATE" ]] || die "the alertmanager package has no $AM_TEMPLATE"
-ensure_am_template
+for t in "${AM_TEMPLATES[@]}"; do
+  [[ -f "$DEST$AM_TEMPLATE_DIR/$t" ]] || die "the alertmanager package has no $AM_TEMPLATE_DIR/$t"
+done
+ensure_am_templates
 
 # --- verify every binary runs ---------------------------------------------------------------
 say "verifying binaries"
