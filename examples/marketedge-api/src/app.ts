@@ -1,0 +1,21 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { VigilGuard } from '@vigil/sdk';
+
+/**
+ * Builds the API without listening, so `vigil preflight --app` can validate it
+ * before a deploy, exactly as the server would start it.
+ */
+export async function createApp(guard: VigilGuard): Promise<express.Express> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '100kb' }));
+  guard.mountHealth(app);
+  await guard.mountRouters(app); // each router imported in isolation; a broken one is reported, not fatal
+
+  app.use((req, res) => void res.status(404).json({ error: `no route ${req.method} ${req.path}` }));
+  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    guard.logger.error({ err }, 'unhandled error');
+    res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,22 @@
+import { Router } from 'express';
+import { requireAuth, USERS } from '../lib/auth.js';
+import { importFault } from '../lib/demo.js';
+import { FLAGS } from './features.js';
+
+await importFault('admin');
+
+export const router = Router();
+router.use(requireAuth('admin'));
+
+router.get('/feature-flags', (_req, res) => void res.json({ flags: FLAGS }));
+router.put('/feature-flags/:key', (req, res) => {
+  const flag = FLAGS.find((f) => f.key === req.params.key);
+  if (!flag) return void res.status(404).json({ error: 'no such flag' });
+  flag.enabled = Boolean((req.body as { enabled?: unknown })?.enabled);
+  res.json(flag);
+});
+
+// Nested router: the inventory must follow /api/v1/admin → /dashboard → /stats.
+const dashboard = Router();
+dashboard.get('/stats', (_req, res) => void res.json({ users: USERS.length, organisations: 2, activeSessions: 3 }));
+router.use('/dashboard', dashboard);

@@ -1,0 +1,12 @@
+import { Router } from 'express';
+import { importFault } from '../lib/demo.js';
+
+await importFault('features');
+
+export const FLAGS = [
+  { key: 'market-edge-v2', enabled: true },
+  { key: 'cinema-sic-59140', enabled: true },
+];
+
+export const router = Router();
+router.get('/', (_req, res) => void res.json({ flags: FLAGS.filter((f) => f.enabled).map((f) => f.key) }));

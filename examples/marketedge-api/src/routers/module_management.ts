@@ -1,0 +1,8 @@
+import { Router } from 'express';
+import { requireAuth } from '../lib/auth.js';
+import { importFault } from '../lib/demo.js';
+
+await importFault('module_management');
+
+export const router = Router();
+router.get('/', requireAuth('admin'), (_req, res) => void res.json({ modules: ['market_edge', 'tools'] }));

@@ -1,0 +1,8 @@
+import { Router } from 'express';
+import { requireAuth } from '../lib/auth.js';
+import { importFault } from '../lib/demo.js';
+
+await importFault('tools');
+
+export const router = Router();
+router.get('/', requireAuth(), (_req, res) => void res.json({ tools: ['pricing', 'competitors'] }));

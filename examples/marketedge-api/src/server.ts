@@ -1,0 +1,25 @@
+/**
+ * The MarketEdge API's bootstrap, wired with Vigil. `VIGIL_DEMO_BREAK=<router>`
+ * reproduces the incident; `VIGIL_DEMO_BREAK=auth` makes the process refuse to
+ * start (authentication is fail-fast) after exporting why.
+ */
+import { once } from 'node:events';
+import { vigil, VigilStartupError } from '@vigil/sdk';
+import { createApp } from './app.js';
+
+const guard = await vigil({ manifest: new URL('../vigil.yaml', import.meta.url) });
+const app = await createApp(guard);
+const server = app.listen(Number(process.env.PORT ?? 8000), process.env.HOST ?? '127.0.0.1');
+await once(server, 'listening');
+
+try {
+  const report = await guard.validate(app, { server });
+  const address = server.address();
+  const where = typeof address === 'object' && address ? `http://${address.address}:${address.port}` : String(address);
+  guard.logger.info({ url: where, status: report.status }, `marketedge-api listening on ${where}`);
+} catch (err) {
+  if (!(err instanceof VigilStartupError)) throw err;
+  guard.logger.fatal({ missingEndpoints: err.report.missingEndpoints }, err.message);
+  await guard.shutdown();
+  process.exitCode = 1;
+}

@@ -1,0 +1,40 @@
+import type { StartupReport } from './startup/report.js';
+
+/** One problem in a manifest: where it is and what was expected. */
+export interface ConfigIssue {
+  /** Dotted path inside the file, e.g. `components.admin.policy`. */
+  path: string;
+  message: string;
+  /** 1-based position in the file, when the input was a file. */
+  line?: number;
+  column?: number;
+}
+
+/** The manifest could not be read or does not match the schema. Names the file, the path and the expectation. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(
+    readonly file: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(
+      `Invalid Vigil manifest ${file}:\n` +
+        issues
+          .map((i) => `  ✖ ${i.line ? `${file}:${i.line}:${i.column ?? 1} ` : ''}${i.path || '(root)'}: ${i.message}`)
+          .join('\n'),
+    );
+  }
+}
+
+/**
+ * A fail-fast component failed startup validation. Thrown by `guard.validate()`
+ * after the evidence has been exported, so the process can exit non-zero without
+ * losing why.
+ */
+export class VigilStartupError extends Error {
+  override readonly name = 'VigilStartupError';
+  constructor(readonly report: StartupReport) {
+    const failing = report.components.filter((c) => c.status === 'fail').map((c) => c.name);
+    super(`Vigil startup validation failed: fail-fast component(s) ${failing.join(', ')} failed`);
+  }
+}

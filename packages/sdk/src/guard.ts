@@ -1,0 +1,255 @@
+/**
+ * `vigil()` and the guard it returns: the app's one handle on Vigil. It loads
+ * the manifest, starts telemetry first (so even a failing startup is seen),
+ * mounts routers in isolation, serves health, and validates what Express really
+ * registered against what the manifest declares.
+ */
+import type { Server } from 'node:http';
+import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { VigilStartupError } from './errors.js';
+import { detailedHandler, livenessHandler, readinessHandler, type HealthSource } from './health/endpoints.js';
+import type { Phase } from './health/health-json.js';
+import { createLogger, type Logger } from './logger.js';
+import { loadManifest } from './manifest/load.js';
+import type { Manifest, ManifestInput } from './manifest/schema.js';
+import {
+  ATTR_DEPLOYMENT_ENVIRONMENT_NAME,
+  ATTR_SERVICE_INSTANCE_ID,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+  SPAN_INVENTORY,
+  SPAN_STARTUP,
+} from './semconv.js';
+import { runDependencyChecks } from './startup/dependencies.js';
+import { hasRoute, listRoutes } from './startup/inventory.js';
+import { decide, formatReport, type EndpointResult, type StartupReport } from './startup/report.js';
+import { importRouters, mountLoaded, type RouterResult } from './startup/routers.js';
+import { registerStartupInstruments, type StartupInstruments, type StartupState } from './telemetry/instruments.js';
+import { startTelemetry, type Telemetry } from './telemetry/otel.js';
+import { randomUUID } from 'node:crypto';
+
+export interface VigilOptions {
+  /** Path or `file:` URL of the manifest YAML, or the manifest as an object. */
+  manifest: string | URL | ManifestInput;
+  /** Base for relative module specifiers of an object manifest (default: the current directory). */
+  baseUrl?: URL | string;
+  /** The environment to read (default `process.env`); tests pass their own. */
+  env?: NodeJS.ProcessEnv;
+  /** A pino logger to log through (default: Vigil's own, level from `VIGIL_LOG_LEVEL`). */
+  logger?: Logger;
+  /** `false` turns OpenTelemetry off entirely (used by `vigil preflight`). Default `true`. */
+  telemetry?: boolean;
+}
+
+export interface ValidateOptions {
+  /** The app's HTTP server: closed on a fail-fast failure and on graceful shutdown. */
+  server?: Server;
+  /** Throw `VigilStartupError` on a fail-fast failure (default `true`). */
+  throwOnFailure?: boolean;
+}
+
+/** Anything with Express's `use` and `get`: an Express 4 or 5 app. */
+export interface ExpressLike {
+  use: (...args: never[]) => unknown;
+  get: (...args: never[]) => unknown;
+}
+
+/** Loads the manifest and starts Vigil's telemetry. Call it first in the bootstrap. */
+export async function vigil(options: VigilOptions): Promise<VigilGuard> {
+  const loaded = await loadManifest(options.manifest, options.baseUrl ? { baseUrl: options.baseUrl } : {});
+  return new VigilGuard(loaded.manifest, loaded.baseUrl, options);
+}
+
+export class VigilGuard {
+  readonly logger: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly telemetry: Telemetry | undefined;
+  private readonly instruments: StartupInstruments | undefined;
+  private readonly state: StartupState = { routes: [] };
+  private readonly startupSpan: Span;
+  private readonly startupContext: Context;
+  private readonly startedAt = new Date();
+  private readonly t0 = performance.now();
+  private routerResults: RouterResult[] | undefined;
+  private currentPhase: Phase = 'starting';
+  private server: Server | undefined;
+  private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  constructor(
+    readonly manifest: Manifest,
+    readonly baseUrl: URL,
+    options: Omit<VigilOptions, 'manifest'> = {},
+  ) {
+    this.env = options.env ?? process.env;
+    this.logger = (options.logger ?? createLogger(this.env)).child({ module: 'vigil' });
+    if (options.telemetry !== false) {
+      this.telemetry = startTelemetry({
+        resource: {
+          [ATTR_SERVICE_NAME]: manifest.service,
+          ...(manifest.version ? { [ATTR_SERVICE_VERSION]: manifest.version } : {}),
+          [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
+          ...((this.env.VIGIL_ENVIRONMENT ?? manifest.environment)
+            ? { [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: (this.env.VIGIL_ENVIRONMENT ?? manifest.environment)! }
+            : {}),
+        },
+        exportIntervalMs: manifest.telemetry.exportInterval,
+        env: this.env,
+      });
+      this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
+    }
+    const tracer = this.telemetry?.tracer ?? trace.getTracer('@vigil/sdk-disabled');
+    this.startupSpan = tracer.startSpan(SPAN_STARTUP, { attributes: { [ATTR_SERVICE_NAME]: manifest.service } });
+    this.startupContext = trace.setSpan(context.active(), this.startupSpan);
+  }
+
+  private get tracer() {
+    return this.telemetry?.tracer ?? trace.getTracer('@vigil/sdk-disabled');
+  }
+
+  /** The lifecycle phase: `starting`, `ready`, `failed` (fail-fast) or `draining` (shutting down). */
+  get phase(): Phase {
+    return this.currentPhase;
+  }
+
+  /** The last startup report, once `validate()` ran. */
+  get report(): StartupReport | undefined {
+    return this.state.report;
+  }
+
+  /**
+   * Imports every router of the manifest in isolation and mounts those that
+   * loaded at their `mount` paths. A router that fails to import is reported,
+   * never thrown.
+   */
+  async mountRouters(app: ExpressLike): Promise<RouterResult[]> {
+    const results = await this.importRouters();
+    mountLoaded(app as never, results);
+    return results;
+  }
+
+  private async importRouters(): Promise<RouterResult[]> {
+    this.routerResults = await importRouters(this.manifest, this.baseUrl, this.tracer, this.startupContext);
+    for (const r of this.routerResults) {
+      if (r.outcome === 'failed') {
+        this.logger.error({ router: r.router, component: r.component, errorType: r.errorType, err: r.error }, `router ${r.router} failed to import`);
+      } else if (r.outcome === 'no_routes') {
+        this.logger.warn({ router: r.router, component: r.component }, `router ${r.router} has no routes`);
+      }
+    }
+    return this.routerResults;
+  }
+
+  /** Serves `/health`, `/ready`, `/health/detailed` and `/health/business-critical` (paths from the manifest). */
+  mountHealth(app: ExpressLike): void {
+    const { path, readyPath, tokenEnv, allowLoopback } = this.manifest.health;
+    const source: HealthSource = {
+      phase: () => this.currentPhase,
+      report: () => this.state.report,
+      meta: { service: this.manifest.service, ...(this.manifest.version ? { version: this.manifest.version } : {}) },
+      access: () => ({ token: this.env[tokenEnv] || undefined, allowLoopback }),
+    };
+    const get = app.get.bind(app) as unknown as (p: string, h: unknown) => void;
+    get(path, livenessHandler());
+    get(readyPath, readinessHandler(source));
+    get(`${path.replace(/\/$/, '')}/detailed`, detailedHandler(source));
+    get(`${path.replace(/\/$/, '')}/business-critical`, detailedHandler(source, (c) => c.businessCritical));
+  }
+
+  /**
+   * Startup validation: inventories Express's routes against the manifest,
+   * runs the dependency checks, applies each component's policy, exports the
+   * result at once, and — on a fail-fast failure — closes `server` and throws
+   * `VigilStartupError` after the evidence is exported.
+   */
+  async validate(app: ExpressLike, options: ValidateOptions = {}): Promise<StartupReport> {
+    const routers = this.routerResults ?? (await this.importRouters());
+    const inventorySpan = this.tracer.startSpan(SPAN_INVENTORY, {}, this.startupContext);
+    const routes = listRoutes(app);
+    const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
+      spec.endpoints.map((e) => ({ component, method: e.method, route: e.route, registered: hasRoute(app, e.method, e.route) })),
+    );
+    inventorySpan.setAttribute('vigil.route.count', routes.length);
+    inventorySpan.setAttribute('vigil.route.missing', endpoints.filter((e) => !e.registered).length);
+    inventorySpan.end();
+
+    const checks = await runDependencyChecks(this.manifest, this.env, this.baseUrl, this.tracer, this.startupContext);
+    const durationMs = performance.now() - this.t0;
+    const report = decide({ manifest: this.manifest, routers, endpoints, checks, routeCount: routes.length, startedAt: this.startedAt, durationMs });
+    this.state.report = report;
+    this.state.routes = routes;
+    this.currentPhase = report.ok ? 'ready' : 'failed';
+
+    this.instruments?.startupDuration.record(durationMs / 1000);
+    this.startupSpan.setAttribute('vigil.status', report.status);
+    if (!report.ok) this.startupSpan.setStatus({ code: SpanStatusCode.ERROR, message: 'fail-fast component failed' });
+    this.startupSpan.end();
+    this.logReport(report);
+
+    // A change of state is exported now, not at the next periodic tick; a
+    // fail-fast exit must not lose the evidence.
+    await this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
+
+    if (options.server) {
+      this.server = options.server;
+      this.installSignalHandlers();
+    }
+    if (!report.ok && options.throwOnFailure !== false) {
+      await this.closeServer();
+      throw new VigilStartupError(report);
+    }
+    return report;
+  }
+
+  private logReport(report: StartupReport): void {
+    const fields = { status: report.status, missingEndpoints: report.missingEndpoints, durationMs: Math.round(report.durationMs) };
+    for (const c of report.components.filter((x) => x.status !== 'pass')) {
+      const level = c.status === 'fail' ? 'error' : 'warn';
+      this.logger[level]({ component: c.name, policy: c.policy, reasons: c.reasons }, `component ${c.name} ${c.status === 'fail' ? 'FAILED (fail-fast)' : 'DEGRADED'}`);
+    }
+    if (report.status === 'pass') this.logger.info(fields, 'startup validation passed');
+    else if (report.status === 'warn') this.logger.warn(fields, 'startup validation: starting degraded');
+    else this.logger.error(fields, 'startup validation failed: refusing traffic');
+    this.logger.debug(formatReport(report));
+  }
+
+  private installSignalHandlers(): void {
+    for (const signal of this.manifest.shutdown.signals) {
+      const handler = () => void this.drain(signal);
+      process.once(signal, handler);
+      this.signalHandlers.push([signal, handler]);
+    }
+  }
+
+  /**
+   * Graceful shutdown: `/ready` answers 503 at once, the server stops after
+   * `drainDelay`, telemetry is flushed; then, if the app has no handler of its
+   * own for the signal, the signal is raised again so the process ends as it
+   * would have without Vigil.
+   */
+  private async drain(signal: NodeJS.Signals): Promise<void> {
+    this.currentPhase = 'draining';
+    this.logger.info({ signal, drainDelayMs: this.manifest.shutdown.drainDelay }, 'draining: /ready now answers 503');
+    await new Promise((r) => setTimeout(r, this.manifest.shutdown.drainDelay));
+    await this.shutdown();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  }
+
+  private closeServer(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server?.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections?.();
+    });
+  }
+
+  /** Stops Vigil: removes its signal handlers, closes the server it was given, flushes and stops telemetry it owns. */
+  async shutdown(): Promise<void> {
+    for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler);
+    this.signalHandlers = [];
+    await this.closeServer();
+    await this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
+    await this.telemetry?.shutdown(this.manifest.telemetry.flushTimeout);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The four health endpoints as plain `(req, res)` handlers, so they work on
+ * Express 4 and 5 alike. `/health` and `/ready` reveal nothing internal; the
+ * detailed two are guarded by `decideAccess`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ComponentReport, StartupReport } from '../startup/report.js';
+import { decideAccess, type AccessPolicy } from './access.js';
+import { detailedBody, HEALTH_CONTENT_TYPE, type Phase } from './health-json.js';
+
+export interface HealthSource {
+  phase(): Phase;
+  report(): StartupReport | undefined;
+  meta: { service: string; version?: string };
+  access(): AccessPolicy;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': HEALTH_CONTENT_TYPE,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+    ...extraHeaders,
+  });
+  res.end(text);
+}
+
+/** Liveness: 200 while the process can answer at all. */
+export function livenessHandler(): Handler {
+  return (_req, res) => send(res, 200, { status: 'pass' });
+}
+
+/** Readiness: 503 until validation passed, while a fail-fast component fails, and while draining. */
+export function readinessHandler(source: HealthSource): Handler {
+  return (_req, res) => {
+    const phase = source.phase();
+    if (phase === 'ready') send(res, 200, { status: 'pass' });
+    else send(res, 503, { status: 'fail', output: phase === 'draining' ? 'shutting down' : phase === 'starting' ? 'starting' : 'startup validation failed' });
+  };
+}
+
+/** A detailed endpoint over the components `filter` selects; 503 when any of them fails. */
+export function detailedHandler(source: HealthSource, filter?: (c: ComponentReport) => boolean): Handler {
+  return (req, res) => {
+    const decision = decideAccess(source.access(), req.headers.authorization, req.socket.remoteAddress);
+    if (!decision.allowed) {
+      send(res, decision.status, { status: 'fail', output: decision.reason }, { 'www-authenticate': 'Bearer realm="vigil"' });
+      return;
+    }
+    const body = detailedBody(source.report(), source.phase(), source.meta, filter);
+    send(res, body.status === 'fail' ? 503 : 200, body);
+  };
+}

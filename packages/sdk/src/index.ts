@@ -1,0 +1,16 @@
+export { vigil, VigilGuard } from './guard.js';
+export type { VigilOptions, ValidateOptions, ExpressLike } from './guard.js';
+export { ManifestError, VigilStartupError } from './errors.js';
+export type { ConfigIssue } from './errors.js';
+export { loadManifest, parseManifestText } from './manifest/load.js';
+export type { LoadedManifest } from './manifest/load.js';
+export { Manifest } from './manifest/schema.js';
+export type { ManifestInput, Component, Endpoint, DependencyCheck, RouterSpec, Probe, Policy } from './manifest/schema.js';
+export { hasRoute, listRoutes } from './startup/inventory.js';
+export type { RouteEntry } from './startup/inventory.js';
+export { formatReport, reportToJSON } from './startup/report.js';
+export type { StartupReport, ComponentReport, EndpointResult, HealthStatus } from './startup/report.js';
+export type { RouterResult } from './startup/routers.js';
+export type { CheckResult } from './startup/dependencies.js';
+export type { HealthBody, HealthCheck, Phase } from './health/health-json.js';
+export { VERSION } from './version.js';

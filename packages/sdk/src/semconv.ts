@@ -1,0 +1,93 @@
+/**
+ * The telemetry contract: every metric, span, attribute and attribute value that
+ * Vigil emits is named here and nowhere else. The evaluator, the alert rules, the
+ * dashboards and the docs import or quote this module; never retype a name.
+ *
+ * Stable OpenTelemetry names come from `@opentelemetry/semantic-conventions`;
+ * Vigil's own live under `vigil.*`. On the Prometheus side a dot becomes an
+ * underscore and a histogram in seconds gains `_seconds` (see `promName`).
+ */
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+} from '@opentelemetry/semantic-conventions';
+
+export {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+};
+
+/** Incubating names, copied here as the OpenTelemetry contrib packages do. */
+export const ATTR_SERVICE_INSTANCE_ID = 'service.instance.id' as const;
+export const ATTR_DEPLOYMENT_ENVIRONMENT_NAME = 'deployment.environment.name' as const;
+
+/** The instrumentation scope of every Vigil meter and tracer. */
+export const INSTRUMENTATION_SCOPE = '@vigil/sdk' as const;
+
+// ── Vigil attributes ────────────────────────────────────────────────────────
+export const ATTR_VIGIL_ROUTER = 'vigil.router' as const;
+export const ATTR_VIGIL_COMPONENT = 'vigil.component' as const;
+export const ATTR_VIGIL_OUTCOME = 'vigil.outcome' as const;
+export const ATTR_VIGIL_CRITICAL = 'vigil.critical' as const;
+export const ATTR_VIGIL_CHECK = 'vigil.check' as const;
+export const ATTR_VIGIL_CHECK_TYPE = 'vigil.check.type' as const;
+export const ATTR_VIGIL_POLICY = 'vigil.policy' as const;
+export const ATTR_VIGIL_LEVEL = 'vigil.level' as const;
+export const ATTR_VIGIL_RULE = 'vigil.rule' as const;
+export const ATTR_VIGIL_SYNTHETIC = 'vigil.synthetic' as const;
+
+/** Values of `vigil.outcome` for a router import. */
+export const ROUTER_OUTCOME = { success: 'success', failed: 'failed', noRoutes: 'no_routes' } as const;
+export type RouterOutcome = (typeof ROUTER_OUTCOME)[keyof typeof ROUTER_OUTCOME];
+
+/** Values of `vigil.policy`: the manifest writes `fail-fast`; telemetry uses `fail_fast`. */
+export const POLICY_VALUE = { 'fail-fast': 'fail_fast', degrade: 'degrade' } as const;
+
+
+// ── Metrics ─────────────────────────────────────────────────────────────────
+export const METRIC_ROUTER_IMPORT = 'vigil.router.import' as const;
+export const METRIC_ROUTE_REGISTERED = 'vigil.route.registered' as const;
+export const METRIC_STARTUP_CHECK = 'vigil.startup.check' as const;
+export const METRIC_STARTUP_DURATION = 'vigil.startup.duration' as const;
+/** 1 when startup validation finished with no fail-fast failure, 0 when one failed. */
+export const METRIC_STARTUP_SUCCESS = 'vigil.startup.success' as const;
+/** 1 while a component passes, 0 while it fails (`vigil.policy` tells a refusal from a degradation). */
+export const METRIC_COMPONENT_HEALTHY = 'vigil.component.healthy' as const;
+export const METRIC_PROBE_SUCCESS = 'vigil.probe.success' as const;
+export const METRIC_PROBE_DURATION = 'vigil.probe.duration' as const;
+export const METRIC_HEALTH_LEVEL = 'vigil.health.level' as const;
+export const METRIC_IMPACT_LEVEL = 'vigil.impact.level' as const;
+export const METRIC_IMPACT_REVENUE_AT_RISK = 'vigil.impact.revenue_at_risk' as const;
+
+// ── Spans ───────────────────────────────────────────────────────────────────
+export const SPAN_STARTUP = 'vigil.startup' as const;
+export const SPAN_ROUTER_IMPORT = 'vigil.router.import' as const;
+export const SPAN_INVENTORY = 'vigil.route.inventory' as const;
+export const SPAN_DEPENDENCY_CHECK = 'vigil.dependency.check' as const;
+export const SPAN_PROBE = 'vigil.probe' as const;
+
+/** Header that marks a request as synthetic, so it never counts as business traffic. */
+export const SYNTHETIC_HEADER = 'x-vigil-synthetic' as const;
+
+/**
+ * The Prometheus name of an OpenTelemetry metric, as the Collector and vmagent
+ * (`usePrometheusNaming`) translate it: dots become underscores, the unit `s`
+ * appends `_seconds`.
+ */
+export function promName(metric: string, unit?: 's'): string {
+  const base = metric.replace(/[^a-zA-Z0-9_]/g, '_');
+  return unit === 's' ? `${base}_seconds` : base;
+}
+
+/** The Prometheus label name of an OpenTelemetry attribute (`http.route` → `http_route`). */
+export function promLabel(attribute: string): string {
+  return attribute.replace(/[^a-zA-Z0-9_]/g, '_');
+}

@@ -1,0 +1,117 @@
+/**
+ * Vigil's instruments. State metrics are observable gauges read from the
+ * current report at every collection, so a forced flush exports the state as it
+ * is now, and the periodic export keeps pushed series fresh (pushed samples get
+ * no staleness markers: a series that stops being pushed lingers ~5 minutes).
+ */
+import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
+import type { StartupReport } from '../startup/report.js';
+import type { RouteEntry } from '../startup/inventory.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_VIGIL_CHECK,
+  ATTR_VIGIL_CHECK_TYPE,
+  ATTR_VIGIL_COMPONENT,
+  ATTR_VIGIL_CRITICAL,
+  ATTR_VIGIL_OUTCOME,
+  ATTR_VIGIL_POLICY,
+  ATTR_VIGIL_ROUTER,
+  METRIC_COMPONENT_HEALTHY,
+  METRIC_ROUTE_REGISTERED,
+  METRIC_ROUTER_IMPORT,
+  METRIC_STARTUP_CHECK,
+  METRIC_STARTUP_DURATION,
+  METRIC_STARTUP_SUCCESS,
+  POLICY_VALUE,
+} from '../semconv.js';
+
+export interface StartupState {
+  report?: StartupReport;
+  /** Every route in Express's table at the last inventory. */
+  routes: RouteEntry[];
+}
+
+export interface StartupInstruments {
+  startupDuration: Histogram;
+}
+
+/** One gauge observation: value and attributes. */
+type Point = [number, Attributes];
+
+/** The observations of every startup gauge for a state; pure, so it is tested directly. */
+export function startupPoints(state: StartupState): Record<string, Point[]> {
+  const report = state.report;
+  if (!report) return {};
+  const routers: Point[] = [];
+  const routes: Point[] = [];
+  const checks: Point[] = [];
+  const components: Point[] = [];
+  const declared = new Set<string>();
+  for (const c of report.components) {
+    const policy = POLICY_VALUE[c.policy];
+    components.push([c.status === 'pass' ? 1 : 0, { [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy }]);
+    for (const r of c.routers) {
+      const attrs: Attributes = { [ATTR_VIGIL_ROUTER]: r.router, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_OUTCOME]: r.outcome };
+      if (r.errorType) attrs[ATTR_ERROR_TYPE] = r.errorType;
+      routers.push([r.outcome === 'success' ? 1 : 0, attrs]);
+    }
+    for (const e of c.endpoints) {
+      declared.add(`${e.method} ${e.route}`);
+      routes.push([
+        e.registered ? 1 : 0,
+        { [ATTR_HTTP_ROUTE]: e.route, [ATTR_HTTP_REQUEST_METHOD]: e.method, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_CRITICAL]: true },
+      ]);
+    }
+    for (const k of c.checks) {
+      checks.push([
+        k.ok ? 1 : 0,
+        { [ATTR_VIGIL_CHECK]: k.check, [ATTR_VIGIL_CHECK_TYPE]: k.type, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy },
+      ]);
+    }
+  }
+  // Undeclared routes are inventoried too (bounded by the app's own route table).
+  const seen = new Set<string>();
+  for (const r of state.routes) {
+    const key = `${r.method} ${r.path}`;
+    if (declared.has(key) || seen.has(key)) continue;
+    seen.add(key);
+    routes.push([1, { [ATTR_HTTP_ROUTE]: r.path, [ATTR_HTTP_REQUEST_METHOD]: r.method, [ATTR_VIGIL_CRITICAL]: false }]);
+  }
+  return {
+    [METRIC_ROUTER_IMPORT]: routers,
+    [METRIC_ROUTE_REGISTERED]: routes,
+    [METRIC_STARTUP_CHECK]: checks,
+    [METRIC_COMPONENT_HEALTHY]: components,
+    [METRIC_STARTUP_SUCCESS]: [[report.ok ? 1 : 0, {}]],
+  };
+}
+
+const DESCRIPTIONS: Record<string, string> = {
+  [METRIC_ROUTER_IMPORT]: '1 when the router module loaded and contributed routes, 0 when it failed or has none',
+  [METRIC_ROUTE_REGISTERED]: '1 when the route is in the Express route table, 0 when a declared route is missing',
+  [METRIC_STARTUP_CHECK]: '1 when the startup dependency check passed',
+  [METRIC_COMPONENT_HEALTHY]: '1 while the component passes startup validation',
+  [METRIC_STARTUP_SUCCESS]: '1 when startup validation finished with no fail-fast failure',
+};
+
+/** Registers the observable gauges over `state` and the startup histogram. */
+export function registerStartupInstruments(meter: Meter, state: StartupState): StartupInstruments {
+  const gauges = Object.fromEntries(
+    Object.entries(DESCRIPTIONS).map(([name, description]) => [name, meter.createObservableGauge(name, { description })]),
+  );
+  meter.addBatchObservableCallback((result) => {
+    for (const [name, points] of Object.entries(startupPoints(state))) {
+      const gauge = gauges[name];
+      if (gauge) for (const [value, attrs] of points) result.observe(gauge, value, attrs);
+    }
+  }, Object.values(gauges));
+  return {
+    startupDuration: meter.createHistogram(METRIC_STARTUP_DURATION, {
+      unit: 's',
+      description: 'Time spent in startup validation',
+      advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
+    }),
+  };
+}
