@@ -105,7 +105,7 @@ export function formatReport(report: StartupReport): string {
     const policy = c.policy === 'fail-fast' ? 'fail-fast' : 'degrade';
     lines.push(`  [${MARK[c.status]}] ${c.name} (${policy}${c.businessCritical ? ', business-critical' : ''})`);
     for (const r of c.routers) {
-      const what = r.outcome === 'success' ? `${r.routeCount} routes at ${r.mount}` : r.outcome === 'failed' ? `FAILED ${r.errorType}: ${r.error}` : 'NO ROUTES';
+      const what = r.outcome === 'success' ? `${r.routeCount} route${r.routeCount === 1 ? "" : "s"} at ${r.mount}` : r.outcome === 'failed' ? `FAILED ${r.errorType}: ${r.error}` : 'NO ROUTES';
       lines.push(`      router ${r.router}: ${what}`);
     }
     for (const e of c.endpoints) lines.push(`      ${e.registered ? 'ok     ' : 'MISSING'} ${e.method} ${e.route}`);
