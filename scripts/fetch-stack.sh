@@ -21,7 +21,7 @@ STAMP="$STACK/.complete"
 SUITE=trixie
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics)
-# name shown -> path inside $DEST
+# binaries that must exist in $DEST/usr/bin (and run) after unpacking
 BINS=(prometheus promtool prometheus-alertmanager amtool vmagent)
 
 # Debian's Alertmanager is patched to read its notification templates from a fixed directory
