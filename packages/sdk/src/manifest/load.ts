@@ -70,6 +70,7 @@ function zodIssues(error: z.ZodError, data: unknown, doc?: Document, lines?: Lin
     const keys = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    else if (issue.code === 'invalid_key') message = `invalid name "${String(keys.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
     else if (issue.code !== 'custom') {
       const got = valueAt(data, keys);
       if (got !== undefined) message += `, got ${preview(got)}`;

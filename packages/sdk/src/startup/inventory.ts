@@ -136,7 +136,8 @@ export function decodeExpress4Mount(re: RegExp, keys: Array<{ name: string | num
   if (!src.startsWith('^')) return undefined;
   src = src.slice(1).replace(/\\\/\?\(\?=\\\/\|\$\)$/, '').replace(/\\\/\?\$$/, '');
   let k = 0;
-  src = src.replace(/\(\?:\(\[\^\\\/\]\+\?\)\)/g, () => `:${String(keys[k++]?.name ?? k)}`);
+  // A parameter compiles to `(?:([^\/]+?))` (path-to-regexp 0.1.7) or `(?:\/([^/]+?))` (0.1.12).
+  src = src.replace(/\(\?:(\\\/)?\(\[\^\\?\/\]\+\?\)\)/g, (_m, slash: string | undefined) => `${slash ? '/' : ''}:${String(keys[k++]?.name ?? k)}`);
   src = src.replace(/\\(.)/g, '$1');
   if (/[()[\]*+?^$|]/.test(src)) return undefined;
   return src === '' ? '/' : src;
