@@ -1,0 +1,205 @@
+import { createServer, type Server } from 'node:http';
+import { expect } from 'chai';
+import express from 'express';
+import { vigil, type VigilGuard } from '../src/guard.js';
+import { VigilStartupError } from '../src/errors.js';
+import type { ManifestInput } from '../src/manifest/schema.js';
+import { killAll, runNode } from './helpers/child.js';
+import { close, listen } from './helpers/servers.js';
+import { otlpCapture, type OtlpCapture } from './helpers/otlp.js';
+
+const fixtures = new URL('./fixtures/', import.meta.url);
+const GOOD: string = new URL('./routers/good.mjs', fixtures).href;
+const THROWS: string = new URL('./routers/throws.mjs', fixtures).href;
+
+function manifest(broken: string[] = [], extra: Partial<ManifestInput> = {}): ManifestInput {
+  return {
+    service: 'shop',
+    components: {
+      auth: { policy: 'fail-fast', businessCritical: true, routers: [{ name: 'auth', mount: '/auth', load: () => import(broken.includes('auth') ? THROWS : GOOD) }], endpoints: ['GET /auth/items'] },
+      admin: { policy: 'degrade', routers: [{ name: 'admin', mount: '/admin', load: () => import(broken.includes('admin') ? THROWS : GOOD) }], endpoints: ['POST /admin/items'] },
+    },
+    ...extra,
+  };
+}
+
+async function start(m: ManifestInput, env: NodeJS.ProcessEnv = {}) {
+  const guard = await vigil({ manifest: m, telemetry: false, env, logger: (await import('pino')).pino({ level: 'silent' }) });
+  const app = express();
+  guard.mountHealth(app);
+  await guard.mountRouters(app);
+  const server = createServer(app);
+  const port = await listen(server);
+  return { guard, app, server, base: `http://127.0.0.1:${port}` };
+}
+
+describe('the guard', () => {
+  let running: { guard: VigilGuard; server: Server } | undefined;
+  afterEach(async () => {
+    if (running) {
+      await running.guard.shutdown();
+      if (running.server.listening) await close(running.server);
+    }
+    running = undefined;
+  });
+
+  it('/ready is 503 until validation passes, then 200; /health is 200 throughout and says nothing internal', async () => {
+    const s = await start(manifest());
+    running = s;
+    let res = await fetch(`${s.base}/ready`);
+    expect(res.status).to.equal(503);
+    expect(await res.json()).to.deep.equal({ status: 'fail', output: 'starting' });
+    res = await fetch(`${s.base}/health`);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('content-type')).to.equal('application/health+json');
+    expect(await res.json()).to.deep.equal({ status: 'pass' });
+    const report = await s.guard.validate(s.app, { server: s.server });
+    expect(report.status).to.equal('pass');
+    expect((await fetch(`${s.base}/ready`)).status).to.equal(200);
+  });
+
+  it('a broken degrade router: app starts, ready, detailed health warns and names the missing route', async () => {
+    const s = await start(manifest(['admin']));
+    running = s;
+    const report = await s.guard.validate(s.app, { server: s.server });
+    expect(report.status).to.equal('warn');
+    expect((await fetch(`${s.base}/ready`)).status).to.equal(200);
+    const res = await fetch(`${s.base}/health/detailed`);
+    expect(res.status).to.equal(200);
+    const body = (await res.json()) as { status: string; affectedEndpoints: string[]; checks: Record<string, Array<{ output?: string }>> };
+    expect(body.status).to.equal('warn');
+    expect(body.affectedEndpoints).to.deep.equal(['POST /admin/items']);
+    expect(body.checks['admin:router-import']![0]!.output).to.match(/^ERR_MODULE_NOT_FOUND: .*missing-schema\.mjs/);
+    // The business-critical view does not include admin here, so it passes.
+    expect(((await (await fetch(`${s.base}/health/business-critical`)).json()) as { status: string }).status).to.equal('pass');
+  });
+
+  it('a broken fail-fast router: validate closes the server and throws VigilStartupError with the report', async () => {
+    const s = await start(manifest(['auth']));
+    running = s;
+    const err = await s.guard.validate(s.app, { server: s.server }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(VigilStartupError);
+    expect((err as VigilStartupError).report.missingEndpoints).to.deep.equal(['GET /auth/items']);
+    expect((err as Error).message).to.equal('Vigil startup validation failed: fail-fast component(s) auth failed');
+    expect(s.server.listening).to.equal(false);
+    expect(s.guard.phase).to.equal('failed');
+  });
+
+  it('throwOnFailure: false reports instead, and /ready stays 503 while detailed health is 503 fail', async () => {
+    const s = await start(manifest(['auth']));
+    running = s;
+    const report = await s.guard.validate(s.app, { throwOnFailure: false });
+    expect(report.ok).to.equal(false);
+    expect((await fetch(`${s.base}/ready`)).status).to.equal(503);
+    const res = await fetch(`${s.base}/health/detailed`);
+    expect(res.status).to.equal(503);
+    expect(((await res.json()) as { status: string }).status).to.equal('fail');
+  });
+
+  it('detailed health needs the bearer token when loopback is not trusted', async () => {
+    const s = await start(manifest([], { health: { allowLoopback: false, tokenEnv: 'SHOP_HEALTH_TOKEN' } }), { SHOP_HEALTH_TOKEN: 'let-me-in' });
+    running = s;
+    await s.guard.validate(s.app);
+    let res = await fetch(`${s.base}/health/detailed`);
+    expect(res.status).to.equal(401);
+    expect(res.headers.get('www-authenticate')).to.equal('Bearer realm="vigil"');
+    const text = await res.text();
+    expect(text).not.to.contain('auth:routes');
+    res = await fetch(`${s.base}/health/detailed`, { headers: { authorization: 'Bearer wrong' } });
+    expect(res.status).to.equal(401);
+    res = await fetch(`${s.base}/health/detailed`, { headers: { authorization: 'Bearer let-me-in' } });
+    expect(res.status).to.equal(200);
+    expect(((await res.json()) as { checks: object }).checks).to.have.property('auth:routes');
+  });
+
+  it('inventories routers the app mounted itself', async () => {
+    const guard = await vigil({
+      manifest: { service: 's', components: { api: { policy: 'fail-fast', endpoints: ['GET /v2/items', 'DELETE /v2/items'] } } },
+      telemetry: false,
+      logger: (await import('pino')).pino({ level: 'silent' }),
+    });
+    const app = express();
+    app.use('/v2', (await import(GOOD)).router);
+    const report = await guard.validate(app, { throwOnFailure: false });
+    expect(report.components[0]!.endpoints.map((e) => e.registered)).to.deep.equal([true, false]);
+    expect(report.missingEndpoints).to.deep.equal(['DELETE /v2/items']);
+    await guard.shutdown();
+  });
+});
+
+describe('the guard in a real process', function () {
+  this.timeout(30_000);
+  let otlp: OtlpCapture;
+  beforeEach(async () => (otlp = await otlpCapture()));
+  afterEach(async () => {
+    killAll();
+    await otlp.stop();
+  });
+
+  const otlpEnv = () => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_BSP_SCHEDULE_DELAY: '60000', // spans must arrive through the forced flush, not the timer
+  });
+
+  it('a fail-fast failure exports its evidence before the process exits non-zero', async () => {
+    const child = runNode(new URL('app.ts', fixtures), { ...otlpEnv(), FIXTURE_BREAK: 'auth' });
+    const { code } = await child.exited;
+    expect(code, child.output()).to.equal(1);
+    expect(child.output()).to.contain('REFUSED GET /auth/items');
+    const imp = otlp.latest('vigil.router.import', { 'vigil.router': 'auth' });
+    expect(imp, 'vigil.router.import for auth was exported').to.exist;
+    expect(imp!.value).to.equal(0);
+    expect(imp!.attributes).to.include({ 'vigil.component': 'auth', 'vigil.outcome': 'failed', 'error.type': 'ERR_MODULE_NOT_FOUND' });
+    expect(imp!.resource).to.include({ 'service.name': 'fixture-app', 'service.version': '9.9.9' });
+    expect(imp!.resource['service.instance.id']).to.match(/^[0-9a-f-]{36}$/);
+    expect(otlp.latest('vigil.route.registered', { 'http.route': '/auth/items' })).to.deep.include({ value: 0 });
+    expect(otlp.latest('vigil.route.registered', { 'http.route': '/admin/items' })).to.deep.include({ value: 1 });
+    expect(otlp.latest('vigil.startup.success')).to.deep.include({ value: 0 });
+    expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'auth' })).to.deep.include({ value: 0 });
+    expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'auth' })!.attributes['vigil.policy']).to.equal('fail_fast');
+    const startup = otlp.spans.find((s) => s.name === 'vigil.startup');
+    expect(startup, 'the vigil.startup span was exported').to.exist;
+    expect(startup!.status?.code).to.equal(2); // ERROR
+    const importSpan = otlp.spans.find((s) => s.name === 'vigil.router.import' && s.attributes['vigil.router'] === 'auth');
+    expect(importSpan!.parentSpanId).to.equal(startup!.spanId);
+  });
+
+  it('a degraded start is exported at once, not at the next periodic export', async () => {
+    const child = runNode(new URL('app.ts', fixtures), { ...otlpEnv(), FIXTURE_BREAK: 'admin' });
+    await child.line(/VALIDATED/);
+    // The periodic interval is 60 s, so these points can only come from the state-change flush.
+    expect(otlp.latest('vigil.router.import', { 'vigil.router': 'admin' })).to.deep.include({ value: 0 });
+    expect(otlp.latest('vigil.startup.success')).to.deep.include({ value: 1 });
+    expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'admin' })).to.deep.include({ value: 0 });
+    child.proc.kill('SIGKILL');
+    await child.exited;
+  });
+
+  it('SIGTERM: /ready drops to 503 during the drain, then the process ends by the signal', async () => {
+    const child = runNode(new URL('app.ts', fixtures), { FIXTURE_DRAIN_MS: '1500' });
+    const [, port] = await child.line(/LISTENING (\d+)/);
+    await child.line(/VALIDATED/);
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/ready`)).status).to.equal(200);
+    child.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await fetch(`${base}/ready`)).status).to.equal(503);
+    expect((await fetch(`${base}/health`)).status).to.equal(200); // still alive while draining
+    const { signal } = await child.exited;
+    expect(signal).to.equal('SIGTERM');
+  });
+
+  it('/ready is 503 while validation is still running', async () => {
+    const child = runNode(new URL('app.ts', fixtures), { FIXTURE_VALIDATE_DELAY_MS: '1500' });
+    const [, port] = await child.line(/LISTENING (\d+)/);
+    const res = await fetch(`http://127.0.0.1:${port}/ready`);
+    expect(res.status).to.equal(503);
+    await child.line(/VALIDATED/);
+    expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).to.equal(200);
+    child.proc.kill('SIGKILL');
+    await child.exited;
+  });
+});
