@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+
+const TSX = import.meta.resolve('tsx');
+const CLI = fileURLToPath(new URL('../src/cli/vigil.ts', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../../examples/marketedge-api/', import.meta.url));
+
+/** Runs `vigil …` in `cwd`; resolves with the exit code and output, never rejects. */
+function vigil(args: string[], env: NodeJS.ProcessEnv = {}, cwd = EXAMPLE): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd, env: { ...process.env, VIGIL_DEMO_BREAK: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('vigil preflight', function () {
+  this.timeout(40_000);
+
+  it('exits 0 and prints the report when everything passes', async () => {
+    const r = await vigil(['preflight', '--app', 'dist/app.js']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('marketedge-api: all components pass');
+  });
+
+  it('exits 0 on a degraded start, 1 with --strict', async () => {
+    const r = await vigil(['preflight'], { VIGIL_DEMO_BREAK: 'admin' });
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.contain('[WARN] admin (degrade, business-critical)');
+    expect(r.stdout).to.contain('MISSING GET /api/v1/admin/feature-flags');
+    expect((await vigil(['preflight', '--strict'], { VIGIL_DEMO_BREAK: 'admin' })).code).to.equal(1);
+  });
+
+  it('exits 1 on a fail-fast failure, and --json gives the report to machines', async () => {
+    const r = await vigil(['preflight', '--json', '--app', 'dist/app.js'], { VIGIL_DEMO_BREAK: 'auth,database' });
+    expect(r.code).to.equal(1);
+    const report = JSON.parse(r.stdout) as { ok: boolean; status: string; missingEndpoints: string[]; components: Array<{ name: string; status: string }> };
+    expect(report).to.include({ ok: false, status: 'fail' });
+    expect(report.missingEndpoints).to.deep.equal(['POST /api/v1/auth/login', 'POST /api/v1/auth/refresh']);
+    expect(report.components.filter((c) => c.status === 'fail').map((c) => c.name)).to.deep.equal(['authentication', 'database']);
+  });
+
+  it('exits 2 on a bad manifest, naming the file and the path', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-cli-'));
+    try {
+      await writeFile(path.join(dir, 'vigil.yaml'), 'service: s\ncomponents:\n  api:\n    policy: degraded\n');
+      const r = await vigil(['preflight'], {}, dir);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.contain(`${path.join(dir, 'vigil.yaml')}:4:13 components.api.policy`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 on usage errors, with help', async () => {
+    const r = await vigil(['preflight', '--no-such-flag']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.contain('Usage: vigil preflight');
+    expect((await vigil(['frobnicate'])).code).to.equal(2);
+    const noManifest = await vigil(['preflight'], {}, tmpdir());
+    expect(noManifest.code).to.equal(2);
+    expect(noManifest.stderr).to.contain('No manifest');
+  });
+});
