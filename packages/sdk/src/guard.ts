@@ -94,6 +94,7 @@ export class VigilGuard {
         },
         exportIntervalMs: manifest.telemetry.exportInterval,
         env: this.env,
+        logger: this.logger,
       });
       this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
     }
@@ -185,9 +186,11 @@ export class VigilGuard {
     this.startupSpan.end();
     this.logReport(report);
 
-    // A change of state is exported now, not at the next periodic tick; a
-    // fail-fast exit must not lose the evidence.
-    await this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
+    // A change of state is exported now, not at the next periodic tick. A
+    // fail-fast exit waits for it (bounded) so the evidence is not lost; a
+    // starting app does not wait on its collector.
+    const flushed = this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
+    if (!report.ok) await flushed;
 
     if (options.server) {
       this.server = options.server;

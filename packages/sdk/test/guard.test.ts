@@ -1,12 +1,13 @@
-import { createServer, type Server } from 'node:http';
+import http, { createServer, type Server } from 'node:http';
 import { expect } from 'chai';
 import express from 'express';
 import { vigil, type VigilGuard } from '../src/guard.js';
 import { VigilStartupError } from '../src/errors.js';
 import type { ManifestInput } from '../src/manifest/schema.js';
 import { killAll, runNode } from './helpers/child.js';
-import { close, listen } from './helpers/servers.js';
+import { close, closedPort, listen } from './helpers/servers.js';
 import { otlpCapture, type OtlpCapture } from './helpers/otlp.js';
+import { waitForValue } from './helpers/wait.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url);
 const GOOD: string = new URL('./routers/good.mjs', fixtures).href;
@@ -171,11 +172,45 @@ describe('the guard in a real process', function () {
     const child = runNode(new URL('app.ts', fixtures), { ...otlpEnv(), FIXTURE_BREAK: 'admin' });
     await child.line(/VALIDATED/);
     // The periodic interval is 60 s, so these points can only come from the state-change flush.
+    await waitForValue(() => otlp.latest('vigil.startup.success'), 3000, 'the state-change export');
     expect(otlp.latest('vigil.router.import', { 'vigil.router': 'admin' })).to.deep.include({ value: 0 });
     expect(otlp.latest('vigil.startup.success')).to.deep.include({ value: 1 });
     expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'admin' })).to.deep.include({ value: 0 });
     child.proc.kill('SIGKILL');
     await child.exited;
+  });
+
+  it('a dead collector: the app still starts and serves, and the export failure is logged, once', async () => {
+    const dead = await closedPort();
+    const child = runNode(new URL('app.ts', fixtures), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}`,
+      OTEL_METRICS_EXPORTER: 'otlp',
+      VIGIL_LOG_LEVEL: 'warn',
+    });
+    const [, port] = await child.line(/LISTENING (\d+)/);
+    await child.line(/VALIDATED/);
+    expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).to.equal(200);
+    await waitForValue(() => (child.output().includes('"module":"opentelemetry"') ? true : undefined), 20_000, 'the export failure in the log');
+    const failures = child.output().split('\n').filter((l) => l.includes('"module":"opentelemetry"'));
+    expect(failures, child.output()).to.have.length(1);
+    expect(failures[0]).to.match(/ECONNREFUSED/);
+  });
+
+  it('a collector that hangs does not hold up a passing start', async () => {
+    const pending: http.ServerResponse[] = [];
+    const hang = http.createServer((_req, res) => pending.push(res));
+    const port = await listen(hang);
+    try {
+      const child = runNode(new URL('app.ts', fixtures), { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_METRICS_EXPORTER: 'otlp' });
+      await child.line(/VALIDATED/);
+      // The state-change export was sent and is still unanswered, yet validation is done.
+      await waitForValue(() => (pending.length > 0 ? true : undefined), 3000, 'the export request');
+      expect(pending.every((r) => !r.writableEnded)).to.equal(true);
+    } finally {
+      killAll();
+      pending.forEach((r) => r.destroy());
+      await close(hang);
+    }
   });
 
   it('SIGTERM: /ready drops to 503 during the drain, then the process ends by the signal', async () => {

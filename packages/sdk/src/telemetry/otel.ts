@@ -5,7 +5,8 @@
  * OTLP/HTTP (`http/protobuf` by default, `http/json` on request) and traces as
  * `OTEL_TRACES_EXPORTER` says.
  */
-import { diag, metrics, trace, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
+import { diag, DiagLogLevel, metrics, trace, type DiagLogger, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
+import type { Logger } from 'pino';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { envDetector, resourceFromAttributes, type ResourceDetector } from '@opentelemetry/resources';
@@ -22,6 +23,8 @@ export interface TelemetryOptions {
   exportIntervalMs: number;
   env: NodeJS.ProcessEnv;
   instrumentations?: Instrumentation[];
+  /** Where OpenTelemetry's own warnings go (export failures), when Vigil owns the SDK. */
+  logger?: Logger;
 }
 
 export interface Telemetry {
@@ -78,9 +81,31 @@ function providers(): Array<{ forceFlush?: () => Promise<void>; shutdown?: () =>
   return [metrics.getMeterProvider(), tp.getDelegate?.() ?? tp] as never;
 }
 
+/**
+ * OpenTelemetry's errors (a failing export, say) as pino warnings — the app
+ * keeps working, so they are not its errors — the
+ * same message at most once a minute: a dead collector must be visible in the
+ * logs without flooding them.
+ */
+export function diagToPino(logger: Logger, now: () => number = Date.now): DiagLogger {
+  const lastSeen = new Map<string, number>();
+  const log = (message: string, ...args: unknown[]) => {
+    const t = now();
+    if ((lastSeen.get(message) ?? -Infinity) > t - 60_000) return;
+    lastSeen.set(message, t);
+    if (lastSeen.size > 100) lastSeen.clear();
+    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).filter(Boolean).join(' ');
+    logger.warn({ module: 'opentelemetry', detail: detail.slice(0, 500) }, message);
+  };
+  const ignore = () => undefined;
+  // Only errors: the SDK's warnings are configuration chatter ("OTEL_TRACES_EXPORTER contains none").
+  return { error: log, warn: ignore, info: ignore, debug: ignore, verbose: ignore };
+}
+
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   let sdk: NodeSDK | undefined;
   if (!otelAlreadyStarted() && options.env.OTEL_SDK_DISABLED !== 'true') {
+    if (options.logger) diag.setLogger(diagToPino(options.logger), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
     sdk = createNodeSdk(options);
     sdk.start();
   }
