@@ -57,7 +57,31 @@ export interface ExpressLike {
 /** Loads the manifest and starts Vigil's telemetry. Call it first in the bootstrap. */
 export async function vigil(options: VigilOptions): Promise<VigilGuard> {
   const loaded = await loadManifest(options.manifest, options.baseUrl ? { baseUrl: options.baseUrl } : {});
-  return new VigilGuard(loaded.manifest, loaded.baseUrl, options);
+  const env = options.env ?? process.env;
+  const logger = (options.logger ?? createLogger(env)).child({ module: 'vigil' });
+  const m = loaded.manifest;
+  const environment = env.VIGIL_ENVIRONMENT ?? m.environment;
+  const telemetry =
+    options.telemetry === false
+      ? undefined
+      : await startTelemetry({
+          resource: {
+            [ATTR_SERVICE_NAME]: m.service,
+            ...(m.version ? { [ATTR_SERVICE_VERSION]: m.version } : {}),
+            [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
+            ...(environment ? { [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: environment } : {}),
+          },
+          exportIntervalMs: m.telemetry.exportInterval,
+          env,
+          logger,
+        });
+  return new VigilGuard(m, loaded.baseUrl, { env, logger, telemetry });
+}
+
+interface GuardParts {
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  telemetry: Telemetry | undefined;
 }
 
 export class VigilGuard {
@@ -75,31 +99,17 @@ export class VigilGuard {
   private server: Server | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
+  /** Use `vigil()`; the constructor takes parts it has already prepared. */
   constructor(
     readonly manifest: Manifest,
     readonly baseUrl: URL,
-    options: Omit<VigilOptions, 'manifest'> = {},
+    parts: GuardParts,
   ) {
-    this.env = options.env ?? process.env;
-    this.logger = (options.logger ?? createLogger(this.env)).child({ module: 'vigil' });
-    if (options.telemetry !== false) {
-      this.telemetry = startTelemetry({
-        resource: {
-          [ATTR_SERVICE_NAME]: manifest.service,
-          ...(manifest.version ? { [ATTR_SERVICE_VERSION]: manifest.version } : {}),
-          [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
-          ...((this.env.VIGIL_ENVIRONMENT ?? manifest.environment)
-            ? { [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: (this.env.VIGIL_ENVIRONMENT ?? manifest.environment)! }
-            : {}),
-        },
-        exportIntervalMs: manifest.telemetry.exportInterval,
-        env: this.env,
-        logger: this.logger,
-      });
-      this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
-    }
-    const tracer = this.telemetry?.tracer ?? trace.getTracer('@vigil/sdk-disabled');
-    this.startupSpan = tracer.startSpan(SPAN_STARTUP, { attributes: { [ATTR_SERVICE_NAME]: manifest.service } });
+    this.env = parts.env;
+    this.logger = parts.logger;
+    this.telemetry = parts.telemetry;
+    if (this.telemetry) this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
+    this.startupSpan = this.tracer.startSpan(SPAN_STARTUP, { attributes: { [ATTR_SERVICE_NAME]: manifest.service } });
     this.startupContext = trace.setSpan(context.active(), this.startupSpan);
   }
 

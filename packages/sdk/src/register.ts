@@ -13,7 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { parse } from 'yaml';
-import { createNodeSdk } from './telemetry/otel.js';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { startTelemetry } from './telemetry/otel.js';
+import { createLogger } from './logger.js';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SYNTHETIC_HEADER } from './semconv.js';
 
 register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
@@ -32,18 +34,20 @@ function manifestIdentity(): Record<string, string> {
   }
 }
 
-const sdk = createNodeSdk({
-  resource: { ...manifestIdentity(), [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },
-  exportIntervalMs: 10_000,
-  env: process.env,
+// Instrumentations first (they patch on import), then the providers they report to.
+registerInstrumentations({
   instrumentations: [
     new HttpInstrumentation({
-      // Health checks and Vigil's own probes are not business traffic.
+      // Vigil's own probes are not business traffic.
       ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
     }),
     new ExpressInstrumentation(),
   ],
 });
-if (process.env.OTEL_SDK_DISABLED !== 'true') sdk.start();
-
-process.once('beforeExit', () => void sdk.shutdown());
+const telemetry = await startTelemetry({
+  resource: { ...manifestIdentity(), [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },
+  exportIntervalMs: 10_000,
+  env: process.env,
+  logger: createLogger(process.env).child({ module: 'vigil-register' }),
+});
+process.once('beforeExit', () => void telemetry.shutdown(5000));

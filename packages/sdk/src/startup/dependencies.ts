@@ -5,7 +5,6 @@
  */
 import net from 'node:net';
 import { context, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
-import got from 'got';
 import type { DependencyCheck, FromEnv, Manifest, Policy } from '../manifest/schema.js';
 import {
   ATTR_ERROR_TYPE,
@@ -121,6 +120,8 @@ async function runOne(check: DependencyCheck, env: NodeJS.ProcessEnv, baseUrl: U
       const where = safeHost(url);
       let status: number;
       try {
+        // got is imported on first use: an app without HTTP checks does not pay for it at startup.
+        const { got } = await import('got');
         const res = await got.get(url, { throwHttpErrors: false, retry: { limit: 0 }, followRedirect: false, signal });
         status = res.statusCode;
       } catch (err) {

@@ -1,18 +1,17 @@
 /**
  * OpenTelemetry wiring. If the app already started an OpenTelemetry SDK (its
  * own, or `--import @vigil/sdk/register`), Vigil uses it; otherwise it starts
- * one `NodeSDK` configured by the standard `OTEL_*` variables: metrics over
- * OTLP/HTTP (`http/protobuf` by default, `http/json` on request) and traces as
- * `OTEL_TRACES_EXPORTER` says.
+ * OpenTelemetry's own providers configured by the standard `OTEL_*` variables:
+ * metrics over OTLP/HTTP (`http/protobuf` by default, `http/json` on request),
+ * traces as `OTEL_TRACES_EXPORTER` says. Exporters are imported only when
+ * chosen, so an app pays at startup only for what it uses.
  */
-import { diag, DiagLogLevel, metrics, trace, type DiagLogger, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, metrics, propagation, trace, type DiagLogger, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
-import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { envDetector, resourceFromAttributes, type ResourceDetector } from '@opentelemetry/resources';
-import { PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { INSTRUMENTATION_SCOPE } from '../semconv.js';
 import { VERSION } from '../version.js';
 
@@ -22,8 +21,7 @@ export interface TelemetryOptions {
   /** Export interval when `OTEL_METRIC_EXPORT_INTERVAL` is not set. */
   exportIntervalMs: number;
   env: NodeJS.ProcessEnv;
-  instrumentations?: Instrumentation[];
-  /** Where OpenTelemetry's own warnings go (export failures), when Vigil owns the SDK. */
+  /** Where OpenTelemetry's own errors go (export failures), when Vigil owns the SDK. */
   logger?: Logger;
 }
 
@@ -47,38 +45,47 @@ export function otelAlreadyStarted(): boolean {
   return !isNoop(metrics.getMeterProvider()) || !isNoop(tracerDelegate);
 }
 
-function metricExporter(env: NodeJS.ProcessEnv): PushMetricExporter | undefined {
-  const exporters = (env.OTEL_METRICS_EXPORTER ?? 'otlp').split(',').map((s) => s.trim());
-  if (exporters.includes('none')) return undefined;
-  const protocol = (env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-  if (protocol === 'http/json') return new OTLPMetricExporterJson();
-  if (protocol !== 'http/protobuf') diag.warn(`Vigil: OTLP protocol "${protocol}" is not supported; using http/protobuf`);
-  return new OTLPMetricExporterProto();
+const list = (value: string | undefined, fallback: string) => (value || fallback).split(',').map((s) => s.trim());
+
+function protocolOf(env: NodeJS.ProcessEnv, signal: 'METRICS' | 'TRACES'): 'http/json' | 'http/protobuf' {
+  const protocol = (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+  if (protocol === 'http/json') return protocol;
+  if (protocol !== 'http/protobuf') diag.error(`Vigil: OTLP protocol "${protocol}" is not supported; using http/protobuf`);
+  return 'http/protobuf';
 }
 
-/** Builds the NodeSDK Vigil owns (also used by `@vigil/sdk/register`). */
-export function createNodeSdk(options: TelemetryOptions): NodeSDK {
-  const exporter = metricExporter(options.env);
-  const interval = Number(options.env.OTEL_METRIC_EXPORT_INTERVAL) || options.exportIntervalMs;
-  // Only the env detector: host and process detectors would put command lines
-  // (which can hold secrets) and pids (unbounded cardinality) into every series.
-  const detectors: ResourceDetector[] = [envDetector];
-  return new NodeSDK({
-    resource: resourceFromAttributes(options.resource),
-    resourceDetectors: detectors,
-    metricReaders: exporter
-      ? [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
-      : [],
-    instrumentations: options.instrumentations ?? [],
-  });
+/** The metric exporter `OTEL_METRICS_EXPORTER` names (default `otlp`), or none. */
+export async function metricExporterFromEnv(env: NodeJS.ProcessEnv): Promise<PushMetricExporter | undefined> {
+  if (!list(env.OTEL_METRICS_EXPORTER, 'otlp').includes('otlp')) return undefined;
+  return protocolOf(env, 'METRICS') === 'http/json'
+    ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter()
+    : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+/** The span exporters `OTEL_TRACES_EXPORTER` names (default `otlp`): `otlp`, `console` or `none`. */
+export async function spanExportersFromEnv(env: NodeJS.ProcessEnv): Promise<SpanExporter[]> {
+  const names = list(env.OTEL_TRACES_EXPORTER, 'otlp');
+  if (names.includes('none')) return [];
+  const out: SpanExporter[] = [];
+  if (names.includes('otlp')) {
+    out.push(
+      protocolOf(env, 'TRACES') === 'http/json'
+        ? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
+        : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(),
+    );
+  }
+  if (names.includes('console')) out.push(new ConsoleSpanExporter());
+  return out;
+}
 
-/** Providers as the global API holds them, whoever registered them. */
-function providers(): Array<{ forceFlush?: () => Promise<void>; shutdown?: () => Promise<void> }> {
-  const tp = trace.getTracerProvider() as ProxyTracerProvider;
-  return [metrics.getMeterProvider(), tp.getDelegate?.() ?? tp] as never;
+/**
+ * The resource: OpenTelemetry's defaults, then the manifest's attributes, then
+ * `OTEL_RESOURCE_ATTRIBUTES` / `OTEL_SERVICE_NAME`. Only the env detector: host
+ * and process detectors would put command lines (which can hold secrets) and
+ * pids (unbounded cardinality) into every series.
+ */
+export function buildResource(attributes: Record<string, string>): Resource {
+  return defaultResource().merge(resourceFromAttributes(attributes)).merge(detectResources({ detectors: [envDetector] }));
 }
 
 /**
@@ -102,12 +109,37 @@ export function diagToPino(logger: Logger, now: () => number = Date.now): DiagLo
   return { error: log, warn: ignore, info: ignore, debug: ignore, verbose: ignore };
 }
 
-export function startTelemetry(options: TelemetryOptions): Telemetry {
-  let sdk: NodeSDK | undefined;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** Providers as the global API holds them, whoever registered them. */
+function providers(): Array<{ forceFlush?: () => Promise<void> }> {
+  const tp = trace.getTracerProvider() as ProxyTracerProvider;
+  return [metrics.getMeterProvider(), tp.getDelegate?.() ?? tp] as never;
+}
+
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  let owned: { meterProvider: MeterProvider; tracerProvider: BasicTracerProvider } | undefined;
   if (!otelAlreadyStarted() && options.env.OTEL_SDK_DISABLED !== 'true') {
     if (options.logger) diag.setLogger(diagToPino(options.logger), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
-    sdk = createNodeSdk(options);
-    sdk.start();
+    const resource = buildResource(options.resource);
+    const interval = Number(options.env.OTEL_METRIC_EXPORT_INTERVAL) || options.exportIntervalMs;
+    const exporter = await metricExporterFromEnv(options.env);
+    const meterProvider = new MeterProvider({
+      resource,
+      readers: exporter
+        ? [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
+        : [],
+    });
+    const tracerProvider = new BasicTracerProvider({
+      resource,
+      spanProcessors: (await spanExportersFromEnv(options.env)).map((e) => new BatchSpanProcessor(e)),
+    });
+    metrics.setGlobalMeterProvider(meterProvider);
+    trace.setGlobalTracerProvider(tracerProvider);
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    owned = { meterProvider, tracerProvider };
   }
   const bounded = async (ms: number, work: Promise<unknown>) => {
     await Promise.race([work.catch((err) => diag.error('Vigil: telemetry flush failed', err)), sleep(ms)]);
@@ -115,10 +147,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   return {
     meter: metrics.getMeter(INSTRUMENTATION_SCOPE, VERSION),
     tracer: trace.getTracer(INSTRUMENTATION_SCOPE, VERSION),
-    owned: sdk !== undefined,
+    owned: owned !== undefined,
     flush: (ms) => bounded(ms, Promise.all(providers().map((p) => p.forceFlush?.()))),
     shutdown: async (ms) => {
-      if (sdk) await bounded(ms, sdk.shutdown());
+      if (owned) await bounded(ms, Promise.all([owned.meterProvider.shutdown(), owned.tracerProvider.shutdown()]));
     },
   };
 }
