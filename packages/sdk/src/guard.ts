@@ -5,7 +5,7 @@
  * registered against what the manifest declares.
  */
 import type { Server } from 'node:http';
-import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, ProxyTracerProvider, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { VigilStartupError } from './errors.js';
 import { detailedHandler, livenessHandler, readinessHandler, type HealthSource } from './health/endpoints.js';
 import type { Phase } from './health/health-json.js';
@@ -17,6 +17,9 @@ import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_VERSION,
+  ATTR_VIGIL_ROUTE_COUNT,
+  ATTR_VIGIL_ROUTE_MISSING,
+  ATTR_VIGIL_STATUS,
   SPAN_INVENTORY,
   SPAN_STARTUP,
 } from './semconv.js';
@@ -27,6 +30,9 @@ import { importRouters, mountLoaded, type RouterResult } from './startup/routers
 import { registerStartupInstruments, type StartupInstruments, type StartupState } from './telemetry/instruments.js';
 import { startTelemetry, type Telemetry } from './telemetry/otel.js';
 import { randomUUID } from 'node:crypto';
+
+/** A proxy with no delegate hands out no-op tracers. */
+const NOOP_TRACER = new ProxyTracerProvider().getTracer('@vigil/sdk');
 
 export interface VigilOptions {
   /** Path or `file:` URL of the manifest YAML, or the manifest as an object. */
@@ -93,7 +99,8 @@ export class VigilGuard {
   private readonly startupSpan: Span;
   private readonly startupContext: Context;
   private readonly startedAt = new Date();
-  private readonly t0 = performance.now();
+  /** Wall time spent importing routers, counted into the validation time. */
+  private importMs = 0;
   private routerResults: RouterResult[] | undefined;
   private currentPhase: Phase = 'starting';
   private server: Server | undefined;
@@ -114,7 +121,8 @@ export class VigilGuard {
   }
 
   private get tracer() {
-    return this.telemetry?.tracer ?? trace.getTracer('@vigil/sdk-disabled');
+    // With telemetry off, spans go nowhere, even if the app registered a tracer provider.
+    return this.telemetry?.tracer ?? NOOP_TRACER;
   }
 
   /** The lifecycle phase: `starting`, `ready`, `failed` (fail-fast) or `draining` (shutting down). */
@@ -139,7 +147,9 @@ export class VigilGuard {
   }
 
   private async importRouters(): Promise<RouterResult[]> {
+    const started = performance.now();
     this.routerResults = await importRouters(this.manifest, this.baseUrl, this.tracer, this.startupContext);
+    this.importMs = performance.now() - started;
     for (const r of this.routerResults) {
       if (r.outcome === 'failed') {
         this.logger.error({ router: r.router, component: r.component, errorType: r.errorType, err: r.error }, `router ${r.router} failed to import`);
@@ -173,25 +183,28 @@ export class VigilGuard {
    * `VigilStartupError` after the evidence is exported.
    */
   async validate(app: ExpressLike, options: ValidateOptions = {}): Promise<StartupReport> {
+    const started = performance.now();
+    const importedEarlier = this.routerResults !== undefined;
     const routers = this.routerResults ?? (await this.importRouters());
     const inventorySpan = this.tracer.startSpan(SPAN_INVENTORY, {}, this.startupContext);
     const routes = listRoutes(app);
     const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
       spec.endpoints.map((e) => ({ component, method: e.method, route: e.route, registered: hasRoute(app, e.method, e.route) })),
     );
-    inventorySpan.setAttribute('vigil.route.count', routes.length);
-    inventorySpan.setAttribute('vigil.route.missing', endpoints.filter((e) => !e.registered).length);
+    inventorySpan.setAttribute(ATTR_VIGIL_ROUTE_COUNT, routes.length);
+    inventorySpan.setAttribute(ATTR_VIGIL_ROUTE_MISSING, endpoints.filter((e) => !e.registered).length);
     inventorySpan.end();
 
     const checks = await runDependencyChecks(this.manifest, this.env, this.baseUrl, this.tracer, this.startupContext);
-    const durationMs = performance.now() - this.t0;
+    // Validation time: the router imports (wherever they ran) plus this call, not the app's own setup between.
+    const durationMs = (importedEarlier ? this.importMs : 0) + (performance.now() - started);
     const report = decide({ manifest: this.manifest, routers, endpoints, checks, routeCount: routes.length, startedAt: this.startedAt, durationMs });
     this.state.report = report;
     this.state.routes = routes;
     this.currentPhase = report.ok ? 'ready' : 'failed';
 
     this.instruments?.startupDuration.record(durationMs / 1000);
-    this.startupSpan.setAttribute('vigil.status', report.status);
+    this.startupSpan.setAttribute(ATTR_VIGIL_STATUS, report.status);
     if (!report.ok) this.startupSpan.setStatus({ code: SpanStatusCode.ERROR, message: 'fail-fast component failed' });
     this.startupSpan.end();
     this.logReport(report);
@@ -247,12 +260,18 @@ export class VigilGuard {
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   }
 
+  /** Stops accepting connections; requests in flight get `shutdown.timeout`, then their connections are closed. */
   private closeServer(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server?.listening) return Promise.resolve();
     return new Promise((resolve) => {
-      server.close(() => resolve());
+      const force = setTimeout(() => server.closeAllConnections?.(), this.manifest.shutdown.timeout);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
       server.closeIdleConnections?.();
     });
   }

@@ -4,8 +4,9 @@
  * requires (the instrumentation hooks must be in place first). `vigil()` then
  * finds this SDK and uses it instead of starting a second.
  *
- * Service name and version come from `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`,
- * or from the manifest named by `VIGIL_MANIFEST` (default `./vigil.yaml`).
+ * Service name, version, environment and export interval come from the manifest
+ * named by `VIGIL_MANIFEST` (default `./vigil.yaml`); `OTEL_SERVICE_NAME`,
+ * `OTEL_RESOURCE_ATTRIBUTES` and `VIGIL_ENVIRONMENT` override them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { register } from 'node:module';
@@ -16,38 +17,49 @@ import { parse } from 'yaml';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { startTelemetry } from './telemetry/otel.js';
 import { createLogger } from './logger.js';
-import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SYNTHETIC_HEADER } from './semconv.js';
+import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SYNTHETIC_HEADER } from './semconv.js';
+import { parseDuration } from './util/duration.js';
 
 register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 
-function manifestIdentity(): Record<string, string> {
+/** What the manifest says about the service, read leniently: vigil() reports a bad manifest properly. */
+function manifestIdentity(): { resource: Record<string, string>; exportIntervalMs: number } {
   const file = process.env.VIGIL_MANIFEST ?? 'vigil.yaml';
-  if (!existsSync(file)) return {};
+  let doc: { service?: unknown; version?: unknown; environment?: unknown; telemetry?: { exportInterval?: unknown } } = {};
   try {
-    const doc = parse(readFileSync(file, 'utf8')) as { service?: unknown; version?: unknown };
-    return {
+    if (existsSync(file)) doc = (parse(readFileSync(file, 'utf8')) as typeof doc) ?? {};
+  } catch {
+    doc = {};
+  }
+  const environment = process.env.VIGIL_ENVIRONMENT ?? (typeof doc.environment === 'string' ? doc.environment : undefined);
+  const interval = doc.telemetry?.exportInterval;
+  return {
+    resource: {
       ...(typeof doc.service === 'string' ? { [ATTR_SERVICE_NAME]: doc.service } : {}),
       ...(typeof doc.version === 'string' ? { [ATTR_SERVICE_VERSION]: doc.version } : {}),
-    };
-  } catch {
-    return {}; // vigil() reports a bad manifest properly; here it only names the service
-  }
+      ...(environment ? { [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: environment } : {}),
+    },
+    exportIntervalMs: (typeof interval === 'string' ? parseDuration(interval) : typeof interval === 'number' ? interval : undefined) ?? 10_000,
+  };
 }
 
-// Instrumentations first (they patch on import), then the providers they report to.
-registerInstrumentations({
-  instrumentations: [
-    new HttpInstrumentation({
-      // Vigil's own probes are not business traffic.
-      ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
-    }),
-    new ExpressInstrumentation(),
-  ],
-});
-const telemetry = await startTelemetry({
-  resource: { ...manifestIdentity(), [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },
-  exportIntervalMs: 10_000,
-  env: process.env,
-  logger: createLogger(process.env).child({ module: 'vigil-register' }),
-});
-process.once('beforeExit', () => void telemetry.shutdown(5000));
+if (process.env.OTEL_SDK_DISABLED !== 'true') {
+  // Instrumentations first (they patch on import), then the providers they report to.
+  registerInstrumentations({
+    instrumentations: [
+      new HttpInstrumentation({
+        // Vigil's own probes are not business traffic.
+        ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
+      }),
+      new ExpressInstrumentation(),
+    ],
+  });
+  const identity = manifestIdentity();
+  const telemetry = await startTelemetry({
+    resource: { ...identity.resource, [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },
+    exportIntervalMs: identity.exportIntervalMs,
+    env: process.env,
+    logger: createLogger(process.env).child({ module: 'vigil-register' }),
+  });
+  process.once('beforeExit', () => void telemetry.shutdown(5000));
+}

@@ -43,6 +43,11 @@ export const ATTR_VIGIL_POLICY = 'vigil.policy' as const;
 export const ATTR_VIGIL_LEVEL = 'vigil.level' as const;
 export const ATTR_VIGIL_RULE = 'vigil.rule' as const;
 export const ATTR_VIGIL_SYNTHETIC = 'vigil.synthetic' as const;
+/** On `vigil.startup`: the verdict, `pass` | `warn` | `fail`. */
+export const ATTR_VIGIL_STATUS = 'vigil.status' as const;
+/** On `vigil.route.inventory`: routes in Express's table, and declared routes missing from it. */
+export const ATTR_VIGIL_ROUTE_COUNT = 'vigil.route.count' as const;
+export const ATTR_VIGIL_ROUTE_MISSING = 'vigil.route.missing' as const;
 
 /** Values of `vigil.outcome` for a router import. */
 export const ROUTER_OUTCOME = { success: 'success', failed: 'failed', noRoutes: 'no_routes' } as const;

@@ -26,6 +26,16 @@ describe('detailed health access', () => {
     });
   }
 
+  it('says why access is refused in each configuration', () => {
+    const reason = (token: string | undefined, allowLoopback: boolean) => {
+      const d = decideAccess({ token, allowLoopback }, undefined, '10.0.0.1');
+      return d.allowed ? '' : d.reason;
+    };
+    expect(reason('t', true)).to.match(/needs a bearer token/);
+    expect(reason(undefined, true)).to.match(/loopback callers only/);
+    expect(reason(undefined, false)).to.match(/closed: loopback access is off and no health token is set/);
+  });
+
   it('compares tokens of different lengths without throwing', () => {
     expect(tokenMatches('a', 'a-much-longer-token')).to.equal(false);
     expect(tokenMatches('same', 'same')).to.equal(true);

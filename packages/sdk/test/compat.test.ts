@@ -46,6 +46,19 @@ describe('compatibility', function () {
     await guard.shutdown();
   });
 
+  it('an app that registered only a tracer provider still gets the Vigil metrics', async () => {
+    const otlp = await otlpCapture();
+    try {
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('tracer-only-app.ts', fixtures))], {
+        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_METRICS_EXPORTER: 'otlp', VIGIL_LOG_LEVEL: 'silent' },
+      });
+      expect(otlp.latest('vigil.router.import', { 'vigil.router': 'api' })).to.deep.include({ value: 1 });
+      expect(otlp.spans).to.deep.equal([]); // the app's tracer provider has no exporter; Vigil did not add one
+    } finally {
+      await otlp.stop();
+    }
+  });
+
   it('with --import @vigil/sdk/register, vigil() reuses that SDK and the app gets http and express spans', async () => {
     const otlp = await otlpCapture();
     const child = spawn(

@@ -113,6 +113,16 @@ describe('the guard', () => {
     expect(((await res.json()) as { checks: object }).checks).to.have.property('auth:routes');
   });
 
+  it('counts validation time, not the app setup between vigil() and validate()', async () => {
+    const guard = await vigil({ manifest: manifest(), telemetry: false, logger: (await import('pino')).pino({ level: 'silent' }) });
+    await new Promise((r) => setTimeout(r, 400)); // the app's own setup
+    const app = express();
+    await guard.mountRouters(app);
+    const report = await guard.validate(app);
+    expect(report.durationMs).to.be.above(0).and.below(400);
+    await guard.shutdown();
+  });
+
   it('inventories routers the app mounted itself', async () => {
     const guard = await vigil({
       manifest: { service: 's', components: { api: { policy: 'fail-fast', endpoints: ['GET /v2/items', 'DELETE /v2/items'] } } },
@@ -225,6 +235,20 @@ describe('the guard in a real process', function () {
     expect((await fetch(`${base}/health`)).status).to.equal(200); // still alive while draining
     const { signal } = await child.exited;
     expect(signal).to.equal('SIGTERM');
+  });
+
+  it('SIGTERM with a request that never ends: its connection is closed after shutdown.timeout and the process ends', async () => {
+    const child = runNode(new URL('app.ts', fixtures), { FIXTURE_DRAIN_MS: '0', FIXTURE_SHUTDOWN_TIMEOUT_MS: '500' });
+    const [, port] = await child.line(/LISTENING (\d+)/);
+    await child.line(/VALIDATED/);
+    const hanging = fetch(`http://127.0.0.1:${port}/hang`).then(
+      () => 'answered',
+      () => 'connection closed',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).to.deep.include({ signal: 'SIGTERM' });
+    expect(await hanging).to.equal('connection closed');
   });
 
   it('/ready is 503 while validation is still running', async () => {

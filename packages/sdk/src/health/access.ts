@@ -34,6 +34,8 @@ export function decideAccess(policy: AccessPolicy, authorization: string | undef
     status: 401,
     reason: policy.token
       ? 'detailed health needs a bearer token (Authorization: Bearer <token>)'
-      : 'detailed health is served to loopback callers only; set the health token variable to open it to others',
+      : policy.allowLoopback
+        ? 'detailed health is served to loopback callers only; set the health token variable to open it to others'
+        : 'detailed health is closed: loopback access is off and no health token is set',
   };
 }

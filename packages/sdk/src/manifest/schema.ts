@@ -84,7 +84,11 @@ export const RouterSpec = z
   .refine((r) => !r.load || r.name, { message: 'a router given by "load" needs a "name"', path: ['name'] });
 export type RouterSpec = z.output<typeof RouterSpec>;
 
-const Target = z.union([z.string().min(1), FromEnv]);
+/** A URL given as text, or read from the environment by name (it may hold credentials). */
+const EnvRef = z.strictObject({
+  env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'),
+});
+const Target = z.union([z.string().min(1), EnvRef]);
 
 type CustomCheck = (signal: AbortSignal) => Promise<unknown> | unknown;
 const checkBase = { timeout: Duration.default(2000) };
@@ -163,6 +167,8 @@ export const ShutdownOptions = z.strictObject({
   signals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP'])).default(['SIGTERM']),
   /** How long `/ready` answers 503 before the server stops accepting connections. */
   drainDelay: Duration.default(3000),
+  /** After the drain, how long requests in flight may take before their connections are closed. */
+  timeout: Duration.default(10_000),
 });
 
 export const TelemetryOptions = z.strictObject({

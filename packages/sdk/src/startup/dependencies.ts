@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { context, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
-import type { DependencyCheck, FromEnv, Manifest, Policy } from '../manifest/schema.js';
+import type { DependencyCheck, Manifest, Policy } from '../manifest/schema.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_VIGIL_CHECK,
@@ -43,7 +43,7 @@ const DEFAULT_PORTS: Record<string, number> = {
   'redis:': 6379, 'rediss:': 6380, 'mongodb:': 27017, 'amqp:': 5672, 'amqps:': 5671,
 };
 
-function readTarget(target: string | FromEnv, env: NodeJS.ProcessEnv): string {
+function readTarget(target: string | { env: string }, env: NodeJS.ProcessEnv): string {
   if (typeof target === 'string') return target;
   const value = env[target.env];
   if (!value) throw new CheckFailure(`environment variable ${target.env} is not set`, 'VIGIL_ENV_MISSING');

@@ -28,7 +28,7 @@ export interface TelemetryOptions {
 export interface Telemetry {
   meter: Meter;
   tracer: Tracer;
-  /** True when Vigil started the SDK (and so shuts it down). */
+  /** True when Vigil started a provider (and so shuts it down). */
   owned: boolean;
   /** Exports now; resolves after `timeoutMs` at the latest, never rejects. */
   flush(timeoutMs: number): Promise<void>;
@@ -39,10 +39,10 @@ function isNoop(obj: object): boolean {
   return obj.constructor.name.startsWith('Noop');
 }
 
-/** True when an OpenTelemetry SDK already registered a meter or tracer provider in this process. */
-export function otelAlreadyStarted(): boolean {
+/** Which providers an OpenTelemetry SDK already registered in this process. */
+export function registeredProviders(): { meter: boolean; tracer: boolean } {
   const tracerDelegate = (trace.getTracerProvider() as ProxyTracerProvider).getDelegate?.() ?? trace.getTracerProvider();
-  return !isNoop(metrics.getMeterProvider()) || !isNoop(tracerDelegate);
+  return { meter: !isNoop(metrics.getMeterProvider()), tracer: !isNoop(tracerDelegate) };
 }
 
 const list = (value: string | undefined, fallback: string) => (value || fallback).split(',').map((s) => s.trim());
@@ -117,29 +117,42 @@ function providers(): Array<{ forceFlush?: () => Promise<void> }> {
   return [metrics.getMeterProvider(), tp.getDelegate?.() ?? tp] as never;
 }
 
+/**
+ * Starts what is missing: a meter provider unless one is registered, a tracer
+ * provider (with context manager and W3C propagator) unless one is; an app's
+ * own SDK is used as it is.
+ */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
-  let owned: { meterProvider: MeterProvider; tracerProvider: BasicTracerProvider } | undefined;
-  if (!otelAlreadyStarted() && options.env.OTEL_SDK_DISABLED !== 'true') {
-    if (options.logger) diag.setLogger(diagToPino(options.logger), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
+  const owned: Array<{ shutdown(): Promise<void> }> = [];
+  if (options.env.OTEL_SDK_DISABLED !== 'true') {
+    const existing = registeredProviders();
+    if (options.logger && !existing.meter && !existing.tracer) {
+      diag.setLogger(diagToPino(options.logger), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true });
+    }
     const resource = buildResource(options.resource);
-    const interval = Number(options.env.OTEL_METRIC_EXPORT_INTERVAL) || options.exportIntervalMs;
-    const exporter = await metricExporterFromEnv(options.env);
-    const meterProvider = new MeterProvider({
-      resource,
-      readers: exporter
-        ? [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
-        : [],
-    });
-    const tracerProvider = new BasicTracerProvider({
-      resource,
-      spanProcessors: (await spanExportersFromEnv(options.env)).map((e) => new BatchSpanProcessor(e)),
-    });
-    metrics.setGlobalMeterProvider(meterProvider);
-    trace.setGlobalTracerProvider(tracerProvider);
-    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    owned = { meterProvider, tracerProvider };
+    if (!existing.meter) {
+      const interval = Number(options.env.OTEL_METRIC_EXPORT_INTERVAL) || options.exportIntervalMs;
+      const exporter = await metricExporterFromEnv(options.env);
+      const meterProvider = new MeterProvider({
+        resource,
+        readers: exporter
+          ? [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
+          : [],
+      });
+      metrics.setGlobalMeterProvider(meterProvider);
+      owned.push(meterProvider);
+    }
+    if (!existing.tracer) {
+      const tracerProvider = new BasicTracerProvider({
+        resource,
+        spanProcessors: (await spanExportersFromEnv(options.env)).map((e) => new BatchSpanProcessor(e)),
+      });
+      trace.setGlobalTracerProvider(tracerProvider);
+      const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      owned.push(tracerProvider);
+    }
   }
   const bounded = async (ms: number, work: Promise<unknown>) => {
     await Promise.race([work.catch((err) => diag.error('Vigil: telemetry flush failed', err)), sleep(ms)]);
@@ -147,10 +160,10 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   return {
     meter: metrics.getMeter(INSTRUMENTATION_SCOPE, VERSION),
     tracer: trace.getTracer(INSTRUMENTATION_SCOPE, VERSION),
-    owned: owned !== undefined,
+    owned: owned.length > 0,
     flush: (ms) => bounded(ms, Promise.all(providers().map((p) => p.forceFlush?.()))),
     shutdown: async (ms) => {
-      if (owned) await bounded(ms, Promise.all([owned.meterProvider.shutdown(), owned.tracerProvider.shutdown()]));
+      if (owned.length) await bounded(ms, Promise.all(owned.map((p) => p.shutdown())));
     },
   };
 }
