@@ -26,7 +26,12 @@ import {
 import { runDependencyChecks } from './startup/dependencies.js';
 import { hasRoute, listRoutes } from './startup/inventory.js';
 import { decide, formatReport, type EndpointResult, type StartupReport } from './startup/report.js';
-import { importRouters, mountLoaded, type RouterResult } from './startup/routers.js';
+import { importRouters, mountLoaded, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
+import { Monitor } from './monitor/monitor.js';
+import { createRequestTracker, type RequestTracker } from './monitor/requests.js';
+import type { MonitorCheck } from './monitor/types.js';
+import type { RecoveryAction } from './monitor/recovery.js';
+import type { AddressInfo } from 'node:net';
 import { registerStartupInstruments, type StartupInstruments, type StartupState } from './telemetry/instruments.js';
 import { startTelemetry, type Telemetry } from './telemetry/otel.js';
 import { randomUUID } from 'node:crypto';
@@ -105,6 +110,12 @@ export class VigilGuard {
   private currentPhase: Phase = 'starting';
   private server: Server | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private slots = new Map<RouterResult, RouterSlot>();
+  private requests: RequestTracker | undefined;
+  private runtime: Monitor | undefined;
+  private app: ExpressLike | undefined;
+  private readonly extraChecks: MonitorCheck[] = [];
+  private readonly recoveries: Array<{ component: string; action: RecoveryAction; attempts: number; backoffMs: number }> = [];
 
   /** Use `vigil()`; the constructor takes parts it has already prepared. */
   constructor(
@@ -142,7 +153,7 @@ export class VigilGuard {
    */
   async mountRouters(app: ExpressLike): Promise<RouterResult[]> {
     const results = await this.importRouters();
-    mountLoaded(app as never, results);
+    this.slots = mountLoaded(app as never, results);
     return results;
   }
 
@@ -160,20 +171,50 @@ export class VigilGuard {
     return this.routerResults;
   }
 
-  /** Serves `/health`, `/ready`, `/health/detailed` and `/health/business-critical` (paths from the manifest). */
+  /**
+   * Serves `/health`, `/ready`, `/health/detailed` and `/health/business-critical`
+   * (paths from the manifest), and installs Vigil's request accounting (per-route
+   * 5xx share, synthetic requests left out). Call it before mounting routers.
+   */
   mountHealth(app: ExpressLike): void {
     const { path, readyPath, tokenEnv, allowLoopback } = this.manifest.health;
+    this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
+    (app.use as unknown as (h: unknown) => void).call(app, this.requests.middleware);
     const source: HealthSource = {
       phase: () => this.currentPhase,
       report: () => this.state.report,
       meta: { service: this.manifest.service, ...(this.manifest.version ? { version: this.manifest.version } : {}) },
       access: () => ({ token: this.env[tokenEnv] || undefined, allowLoopback }),
+      runtime: () => this.runtime,
     };
     const get = app.get.bind(app) as unknown as (p: string, h: unknown) => void;
     get(path, livenessHandler());
     get(readyPath, readinessHandler(source));
     get(`${path.replace(/\/$/, '')}/detailed`, detailedHandler(source));
-    get(`${path.replace(/\/$/, '')}/business-critical`, detailedHandler(source, (c) => c.businessCritical));
+    get(`${path.replace(/\/$/, '')}/business-critical`, detailedHandler(source, (c) => c.businessCritical, false));
+  }
+
+  /** The runtime monitor, once `validate()` started it. */
+  get monitor(): Monitor | undefined {
+    return this.runtime;
+  }
+
+  /** Adds a check of your own to the runtime monitor (before or after `validate()`). */
+  addCheck(check: MonitorCheck): void {
+    if (this.runtime) this.runtime.add(check);
+    else this.extraChecks.push(check);
+  }
+
+  /**
+   * Registers a recovery action for a component: it runs when the component
+   * starts failing at run time, up to `attempts` times with exponential
+   * back-off, until the component's checks pass again.
+   */
+  onRecovery(component: string, action: RecoveryAction, options: { attempts?: number; backoffMs?: number } = {}): void {
+    if (!(component in this.manifest.components)) throw new Error(`onRecovery: no component "${component}" in the manifest`);
+    const r = { component, action, attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 1000 };
+    if (this.runtime) this.runtime.registerRecovery(r.component, r.action, r);
+    else this.recoveries.push(r);
   }
 
   /**
@@ -223,7 +264,91 @@ export class VigilGuard {
       await this.closeServer();
       throw new VigilStartupError(report);
     }
+    this.app = app;
+    if (report.ok && this.manifest.monitor.enabled && !this.runtime) this.startMonitor(options.server);
     return report;
+  }
+
+  /** Where probes go: the manifest's `monitor.baseUrl`, or the server's own address (loopback when it listens on all). */
+  private baseUrlFor(server: Server | undefined): () => string | undefined {
+    const configured = this.manifest.monitor.baseUrl;
+    return () => {
+      if (configured) return configured;
+      const a = server?.address() as AddressInfo | string | null | undefined;
+      if (!a || typeof a === 'string') return undefined;
+      const host = a.address === '::' || a.address === '0.0.0.0' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      return `http://${host}:${a.port}`;
+    };
+  }
+
+  private startMonitor(server: Server | undefined): void {
+    this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
+    const monitor = new Monitor({
+      manifest: this.manifest,
+      env: this.env,
+      manifestUrl: this.baseUrl,
+      baseUrl: this.baseUrlFor(server),
+      app: () => this.app,
+      routes: () => this.state.routes,
+      requests: this.requests,
+      tracer: this.tracer,
+      meter: this.telemetry?.meter,
+      logger: this.logger.child({ module: 'vigil-monitor' }),
+      onChange: () => {
+        this.refreshReport();
+        void this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
+      },
+    });
+    for (const [component, spec] of Object.entries(this.manifest.components)) {
+      if (spec.recovery?.reimportRouters) {
+        monitor.registerRecovery(component, ({ attempt }) => this.reimportFailedRouters(component, attempt), { attempts: spec.recovery.attempts, backoffMs: spec.recovery.backoff });
+      }
+    }
+    for (const r of this.recoveries) monitor.registerRecovery(r.component, r.action, r);
+    for (const c of this.extraChecks) monitor.add(c);
+    this.runtime = monitor;
+    monitor.start();
+  }
+
+  /**
+   * The report as things stand now: router outcomes (recovery may have swapped
+   * one in), Express's route table, and dependency results as the monitor last
+   * saw them. Health bodies and the startup gauges read it.
+   */
+  private refreshReport(): void {
+    const report = this.state.report;
+    if (!report || !this.app || !this.routerResults) return;
+    const app = this.app;
+    this.state.routes = listRoutes(app);
+    const endpoints = report.components.flatMap((c) => c.endpoints).map((e) => ({ ...e, registered: hasRoute(app, e.method, e.route) }));
+    const runtime = new Map(this.runtime?.checks.map((v) => [v.check.id, v.state]) ?? []);
+    const checks = report.components.flatMap((c) => c.checks).map((k) => {
+      const state = runtime.get(`dependency:${k.component}/${k.check}`);
+      if (!state?.lastRunAt) return k;
+      return state.status === 'pass' ? { ...k, ok: true, error: undefined, errorType: undefined } : { ...k, ok: false, error: state.outcome.output ?? k.error };
+    });
+    this.state.report = decide({
+      manifest: this.manifest,
+      routers: this.routerResults,
+      endpoints,
+      checks,
+      routeCount: this.state.routes.length,
+      startedAt: report.startedAt,
+      durationMs: report.durationMs,
+    });
+  }
+
+  /** Recovery action: import the component's failed routers again and swap them into their slots. */
+  private async reimportFailedRouters(component: string, attempt: number): Promise<void> {
+    const failed = [...this.slots.entries()].filter(([r]) => r.component === component && r.outcome !== 'success');
+    for (const [previous, slot] of failed) {
+      const fresh = await reimportRouter(this.manifest, this.baseUrl, previous, attempt, this.tracer);
+      if (fresh.outcome !== 'success') throw new Error(`router ${previous.router} still fails to import: ${fresh.errorType}: ${fresh.error}`);
+      slot.current = fresh.handle as RouterSlot['current'];
+      Object.assign(previous, { outcome: fresh.outcome, routeCount: fresh.routeCount, errorType: undefined, error: undefined });
+      this.logger.info({ router: previous.router, component }, `router ${previous.router} imported again and swapped in`);
+    }
+    this.refreshReport();
   }
 
   private logReport(report: StartupReport): void {
@@ -276,8 +401,9 @@ export class VigilGuard {
     });
   }
 
-  /** Stops Vigil: removes its signal handlers, closes the server it was given, flushes and stops telemetry it owns. */
+  /** Stops Vigil: stops the monitor, removes its signal handlers, closes the server it was given, flushes and stops telemetry it owns. */
   async shutdown(): Promise<void> {
+    this.runtime?.stop();
     for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler);
     this.signalHandlers = [];
     await this.closeServer();

@@ -69,6 +69,11 @@ export const METRIC_COMPONENT_HEALTHY = 'vigil.component.healthy' as const;
 export const METRIC_PROBE_SUCCESS = 'vigil.probe.success' as const;
 export const METRIC_PROBE_DURATION = 'vigil.probe.duration' as const;
 export const METRIC_HEALTH_LEVEL = 'vigil.health.level' as const;
+/** Share of 5xx answers per route over the error-rate window, from the app's own (non-synthetic) traffic. */
+export const METRIC_HTTP_ERROR_RATIO = 'vigil.http.server.error_ratio' as const;
+/** Time from a component failing at run time to passing again (MTTR). */
+export const METRIC_RECOVERY_DURATION = 'vigil.recovery.duration' as const;
+export const METRIC_RECOVERY_ATTEMPTS = 'vigil.recovery.attempts' as const;
 export const METRIC_IMPACT_LEVEL = 'vigil.impact.level' as const;
 export const METRIC_IMPACT_REVENUE_AT_RISK = 'vigil.impact.revenue_at_risk' as const;
 
@@ -78,6 +83,9 @@ export const SPAN_ROUTER_IMPORT = 'vigil.router.import' as const;
 export const SPAN_INVENTORY = 'vigil.route.inventory' as const;
 export const SPAN_DEPENDENCY_CHECK = 'vigil.dependency.check' as const;
 export const SPAN_PROBE = 'vigil.probe' as const;
+/** A business-critical flow: one `vigil.probe` child per step. */
+export const SPAN_FLOW = 'vigil.flow' as const;
+export const SPAN_RECOVERY = 'vigil.recovery' as const;
 
 /** Header that marks a request as synthetic, so it never counts as business traffic. */
 export const SYNTHETIC_HEADER = 'x-vigil-synthetic' as const;

@@ -6,13 +6,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ComponentReport, StartupReport } from '../startup/report.js';
 import { decideAccess, type AccessPolicy } from './access.js';
-import { detailedBody, HEALTH_CONTENT_TYPE, type Phase } from './health-json.js';
+import { detailedBody, HEALTH_CONTENT_TYPE, type Phase, type RuntimeView } from './health-json.js';
 
 export interface HealthSource {
   phase(): Phase;
   report(): StartupReport | undefined;
   meta: { service: string; version?: string };
   access(): AccessPolicy;
+  /** The runtime monitor's view, once it runs. */
+  runtime(): RuntimeView | undefined;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -42,15 +44,19 @@ export function readinessHandler(source: HealthSource): Handler {
   };
 }
 
-/** A detailed endpoint over the components `filter` selects; 503 when any of them fails. */
-export function detailedHandler(source: HealthSource, filter?: (c: ComponentReport) => boolean): Handler {
+/**
+ * A detailed endpoint over the components `filter` selects (and, with
+ * `includeGlobal`, the checks of no component: process, error rate); 503 when
+ * the result fails.
+ */
+export function detailedHandler(source: HealthSource, filter?: (c: ComponentReport) => boolean, includeGlobal = true): Handler {
   return (req, res) => {
     const decision = decideAccess(source.access(), req.headers.authorization, req.socket.remoteAddress);
     if (!decision.allowed) {
       send(res, decision.status, { status: 'fail', output: decision.reason }, { 'www-authenticate': 'Bearer realm="vigil"' });
       return;
     }
-    const body = detailedBody(source.report(), source.phase(), source.meta, filter);
+    const body = detailedBody(source.report(), source.phase(), source.meta, filter, source.runtime(), includeGlobal);
     send(res, body.status === 'fail' ? 503 : 200, body);
   };
 }

@@ -4,13 +4,16 @@
  * `affectedEndpoints` listing the routes that are missing — so the body says
  * which endpoints are gone, not just that something is wrong.
  */
-import type { ComponentReport, HealthStatus, StartupReport } from '../startup/report.js';
+import type { CheckOutcome, MonitorCheck } from '../monitor/types.js';
+import { worst, type ComponentReport, type HealthStatus, type StartupReport } from '../startup/report.js';
 
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
 
 export interface HealthCheck {
   componentId: string;
-  componentType: 'component' | 'router' | 'route' | 'dependency';
+  componentType: 'component' | 'router' | 'route' | 'dependency' | 'endpoint' | 'flow' | 'process' | 'integration';
+  /** Vigil's health level (1 process, 2 endpoints, 3 business flows, 4 integration), for runtime checks. */
+  level?: 1 | 2 | 3 | 4;
   status: HealthStatus;
   observedValue?: string | number | boolean;
   observedUnit?: string;
@@ -28,6 +31,37 @@ export interface HealthBody {
   checks: Record<string, HealthCheck[]>;
   affectedEndpoints?: string[];
   notes?: string[];
+}
+
+/** What the runtime monitor knows, for the bodies: every check's damped state, each component's runtime status. */
+export interface RuntimeView {
+  checks: Array<{ check: MonitorCheck; state: { status: HealthStatus; outcome: CheckOutcome; lastRunAt: Date | undefined } }>;
+  componentStatus(component: string): HealthStatus;
+}
+
+const TYPE_OF: Record<string, HealthCheck['componentType']> = {
+  endpoint: 'endpoint',
+  flow: 'flow',
+  dependency: 'dependency',
+  drift: 'route',
+  process: 'process',
+  integration: 'integration',
+  'error-rate': 'endpoint',
+};
+
+function runtimeEntry(check: MonitorCheck, state: RuntimeView['checks'][number]['state']): HealthCheck {
+  const o = state.outcome;
+  return {
+    componentId: check.component ?? check.id,
+    componentType: TYPE_OF[check.id.split(':')[0]!] ?? 'component',
+    level: check.level,
+    status: state.status,
+    ...(o.observedValue !== undefined ? { observedValue: o.observedValue } : {}),
+    ...(o.observedUnit ? { observedUnit: o.observedUnit } : {}),
+    ...(o.affectedEndpoints && state.status !== 'pass' ? { affectedEndpoints: o.affectedEndpoints } : {}),
+    ...(o.output && state.status !== 'pass' ? { output: o.output } : {}),
+    time: (state.lastRunAt ?? new Date()).toISOString(),
+  };
 }
 
 /** Which lifecycle phase the app is in; `/ready` and the bodies depend on it. */
@@ -86,6 +120,9 @@ export function detailedBody(
   phase: Phase,
   meta: { service: string; version?: string },
   filter: (c: ComponentReport) => boolean = () => true,
+  runtime?: RuntimeView,
+  /** Include checks that belong to no component (process, error rate, …). */
+  includeGlobal = true,
 ): HealthBody {
   const base = { serviceId: meta.service, ...(meta.version ? { version: meta.version } : {}) };
   if (!report) {
@@ -93,18 +130,29 @@ export function detailedBody(
   }
   const time = new Date(report.startedAt.getTime() + report.durationMs).toISOString();
   const components = report.components.filter(filter);
+  const names = new Set(components.map((c) => c.name));
   const checks: Record<string, HealthCheck[]> = {};
   for (const c of components) Object.assign(checks, componentChecks(c, time));
-  const status = components.some((c) => c.status === 'fail') ? 'fail' : components.some((c) => c.status === 'warn') ? 'warn' : 'pass';
-  const affected = components.flatMap((c) => c.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`));
-  const failing = components.filter((c) => c.status !== 'pass');
+  const runtimeChecks = (runtime?.checks ?? []).filter((v) => (v.check.component ? names.has(v.check.component) : includeGlobal));
+  for (const v of runtimeChecks) (checks[v.check.healthKey] ??= []).push(runtimeEntry(v.check, v.state));
+
+  // A component's status now: the worse of its startup verdict and its runtime checks.
+  const statusOf = (c: ComponentReport) => worst([c.status, runtime?.componentStatus(c.name) ?? 'pass']);
+  const globalStatuses = runtimeChecks.filter((v) => !v.check.component).map((v) => v.state.status);
+  const status = worst([...components.map(statusOf), ...globalStatuses]);
+  const affected = new Set(components.flatMap((c) => c.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`)));
+  for (const v of runtimeChecks) if (v.state.status !== 'pass') for (const e of v.state.outcome.affectedEndpoints ?? []) affected.add(e);
+  const problems = [
+    ...components.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reasons.join('; ')}`),
+    ...runtimeChecks.filter((v) => v.state.status !== 'pass').map((v) => `${v.check.id}: ${v.state.outcome.output ?? v.state.status}`),
+  ];
   return {
     ...base,
     status: phase === 'draining' && status === 'pass' ? 'warn' : status,
-    description: `Vigil startup validation of ${components.length} component(s)`,
-    ...(failing.length ? { output: failing.map((c) => `${c.name}: ${c.reasons.join('; ')}`).join(' | ') } : {}),
+    description: `Vigil health of ${components.length} component(s): startup validation${runtime ? ' and runtime monitor' : ''}`,
+    ...(problems.length ? { output: problems.join(' | ') } : {}),
     checks,
-    ...(affected.length ? { affectedEndpoints: affected } : {}),
+    ...(affected.size ? { affectedEndpoints: [...affected] } : {}),
     ...(phase === 'draining' ? { notes: ['shutting down: not ready for new traffic'] } : {}),
   };
 }

@@ -37,18 +37,107 @@ export const StatusExpectation = z.union([
   z.array(z.number().int().min(100).max(599)).min(1),
 ]);
 
+/**
+ * An assertion on a JSON answer. `path` is a dotted path with optional indexes
+ * (`data.items[0].id`, `$.accessToken`); exactly one of `equals`, `exists`,
+ * `matches` says what must hold there.
+ */
+export const BodyAssertion = z
+  .strictObject({
+    path: z.string().min(1),
+    equals: z.unknown().optional(),
+    exists: z.boolean().optional(),
+    /** A regular expression the value (as text) must match. */
+    matches: z
+      .string()
+      .refine((r) => {
+        try {
+          new RegExp(r);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected a valid regular expression')
+      .optional(),
+  })
+  .refine((a) => [a.equals !== undefined, a.exists !== undefined, a.matches !== undefined].filter(Boolean).length === 1, {
+    message: 'expected exactly one of "equals", "exists" or "matches"',
+  });
+export type BodyAssertion = z.output<typeof BodyAssertion>;
+
+const Expectation = z.strictObject({
+  status: StatusExpectation.default('exists'),
+  /** Assertions on the JSON body. */
+  body: z.array(BodyAssertion).default([]),
+  /** Headers the answer must carry, with a regular expression their value must match (`""` = present). */
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+/** Text with `${env:NAME}` (a secret read at run time) and, in flows, `${capture}` placeholders. */
+const Template = z.string();
+
 export const Probe = z.strictObject({
-  /** JSON body sent with the probe request. */
+  /** Probe this endpoint at run time (default `true`); startup validation checks it either way. */
+  enabled: z.boolean().default(true),
+  /** JSON body sent with the probe request; strings may hold `${env:NAME}`. */
   body: z.unknown().optional(),
-  /** Request headers; a value can come from the environment (`{ env: NAME, prefix: "Bearer " }`). */
-  headers: z.record(z.string(), z.union([z.string(), FromEnv])).default({}),
-  expect: z
-    .strictObject({ status: StatusExpectation.default('exists') })
-    .default({ status: 'exists' }),
+  /** Request headers; a value can come from the environment (`{ env: NAME, prefix: "Bearer " }` or `"Bearer ${env:NAME}"`). */
+  headers: z.record(z.string(), z.union([Template, FromEnv])).default({}),
+  expect: Expectation.default(() => Expectation.parse({})),
   /** The request is a failure after this long. */
   timeout: Duration.default(5000),
+  /** Over this latency the endpoint is degraded (`warn`); default: none. */
+  latencyWarn: Duration.optional(),
+  /** How often to probe; default `monitor.intervals.endpoints`. */
+  interval: Duration.optional(),
 });
 export type Probe = z.output<typeof Probe>;
+
+/** One request of a flow; later steps can use what earlier ones captured as `${name}`. */
+export const FlowStep = z.strictObject({
+  name: Name,
+  method: HttpMethod,
+  /** Path on the app, e.g. `/api/v1/admin/feature-flags`; may hold `${capture}` placeholders. */
+  path: RoutePath,
+  headers: z.record(z.string(), z.union([Template, FromEnv])).default({}),
+  body: z.unknown().optional(),
+  expect: Expectation.default(() => Expectation.parse({})),
+  /** Values to keep from the JSON answer: `{ token: accessToken }`. Captured values are secrets: never logged. */
+  capture: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a variable name'), z.string().min(1)).default({}),
+  timeout: Duration.default(5000),
+});
+export type FlowStep = z.output<typeof FlowStep>;
+
+type FlowFunction = (ctx: FlowContext) => Promise<unknown> | unknown;
+/** What a custom flow function gets: an HTTP client on the app (synthetic, traced), the environment and the abort signal. */
+export interface FlowContext {
+  request: (method: string, path: string, options?: { headers?: Record<string, string>; json?: unknown }) => Promise<{ status: number; body: unknown; headers: Record<string, string | string[] | undefined> }>;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+/** A business-critical flow (level 3): steps run in order, or your own function. */
+export const Flow = z
+  .strictObject({
+    description: z.string().optional(),
+    steps: z.array(FlowStep).min(1).optional(),
+    /** In an object manifest: your own flow; it fails by throwing or returning `false`. */
+    check: z.custom<FlowFunction>((v) => typeof v === 'function', 'expected a function').optional(),
+    /** How often to run it; default `monitor.intervals.flows`. */
+    interval: Duration.optional(),
+  })
+  .refine((f) => Boolean(f.steps) !== Boolean(f.check), { message: 'expected exactly one of "steps" or "check"' });
+export type Flow = z.output<typeof Flow>;
+
+/** What to try when a component fails at run time. */
+export const Recovery = z.strictObject({
+  /** Import the component's failed routers again (a fresh module instance) and swap them in. */
+  reimportRouters: z.boolean().default(false),
+  /** Attempts per incident. */
+  attempts: z.number().int().min(1).max(20).default(3),
+  /** Wait before the first retry; doubles each time. */
+  backoff: Duration.default(1000),
+});
 
 const EndpointObject = z.strictObject({
   method: HttpMethod,
@@ -146,6 +235,9 @@ export const Component = z.strictObject({
   routers: z.array(RouterSpec).default([]),
   endpoints: z.array(Endpoint).default([]),
   dependencies: z.record(Name, DependencyCheck).default({}),
+  /** Business-critical flows (level 3), run by the monitor. */
+  flows: z.record(Name, Flow).default({}),
+  recovery: Recovery.optional(),
 });
 export type Component = z.output<typeof Component>;
 
@@ -178,6 +270,72 @@ export const TelemetryOptions = z.strictObject({
   flushTimeout: Duration.default(5000),
 });
 
+const Level = z.strictObject({ warn: z.number().positive(), fail: z.number().positive() }).refine((l) => l.warn <= l.fail, {
+  message: 'expected warn <= fail',
+});
+
+export const MonitorOptions = z.strictObject({
+  /** Run the runtime monitor after a successful `validate()`. */
+  enabled: z.boolean().default(true),
+  /** Where probes are sent; default: the address of the server given to `validate()`. */
+  baseUrl: z.url().optional(),
+  /** Checks running at the same time, at most. */
+  concurrency: z.number().int().min(1).max(64).default(4),
+  /** Each interval varies by up to this fraction, so instances do not probe in lockstep. */
+  jitter: z.number().min(0).max(0.5).default(0.1),
+  /** Consecutive failures before a check is failing, and successes before it is passing again. */
+  failureThreshold: z.number().int().min(1).max(100).default(3),
+  successThreshold: z.number().int().min(1).max(100).default(2),
+  /** Defaults from the original design: critical endpoints 30 s, database 60 s, memory 120 s, error rates 30 s. */
+  intervals: z
+    .strictObject({
+      endpoints: Duration.default(30_000),
+      flows: Duration.default(60_000),
+      dependencies: Duration.default(60_000),
+      process: Duration.default(120_000),
+      errorRate: Duration.default(30_000),
+      drift: Duration.default(60_000),
+      integration: Duration.default(300_000),
+    })
+    .default(() => ({ endpoints: 30_000, flows: 60_000, dependencies: 60_000, process: 120_000, errorRate: 30_000, drift: 60_000, integration: 300_000 })),
+  /** Level 1 thresholds. */
+  process: z
+    .strictObject({
+      /** Event-loop delay p99, milliseconds. */
+      eventLoopLagMs: Level.default({ warn: 200, fail: 1000 }),
+      /** Heap used as a fraction of the heap limit. */
+      heapRatio: Level.default({ warn: 0.85, fail: 0.95 }),
+      /** Resident memory, MB (off unless set). */
+      rssMb: Level.optional(),
+      /** Share of one CPU core used by the process. */
+      cpuRatio: Level.default({ warn: 0.9, fail: 0.98 }),
+    })
+    .default(() => ({ eventLoopLagMs: { warn: 200, fail: 1000 }, heapRatio: { warn: 0.85, fail: 0.95 }, cpuRatio: { warn: 0.9, fail: 0.98 } })),
+  /** 5xx share per route over a window, from the app's own traffic (level 2). */
+  errorRate: z
+    .strictObject({
+      window: Duration.default(300_000),
+      warn: z.number().min(0).max(1).default(0.05),
+      fail: z.number().min(0).max(1).default(0.25),
+      minRequests: z.number().int().min(1).default(20),
+    })
+    .default(() => ({ window: 300_000, warn: 0.05, fail: 0.25, minRequests: 20 })),
+  /** Level 4 integration checks, each off unless configured. */
+  integration: z
+    .strictObject({
+      cors: z.strictObject({ path: RoutePath, origin: z.string().min(1), allowed: z.boolean().default(true), component: Name.optional() }).optional(),
+      rateLimit: z
+        .strictObject({ path: RoutePath, method: HttpMethod.default('GET'), requests: z.number().int().min(1).max(1000).default(50), expectStatus: z.number().int().default(429), component: Name.optional() })
+        .optional(),
+      jwt: z
+        .strictObject({ secretEnv: z.string().optional(), minSecretLength: z.number().int().min(1).default(32), jwksUrl: z.url().optional(), component: Name.optional() })
+        .optional(),
+      errorHandler: z.strictObject({ component: Name.optional() }).optional(),
+    })
+    .default({}),
+});
+export type MonitorOptions = z.output<typeof MonitorOptions>;
+
 export const Manifest = z
   .strictObject({
     /** `service.name`; `OTEL_SERVICE_NAME` overrides it. */
@@ -192,8 +350,15 @@ export const Manifest = z
     health: HealthOptions.default(() => HealthOptions.parse({})),
     shutdown: ShutdownOptions.default(() => ShutdownOptions.parse({})),
     telemetry: TelemetryOptions.default(() => TelemetryOptions.parse({})),
+    monitor: MonitorOptions.default(() => MonitorOptions.parse({})),
   })
   .superRefine((m, ctx) => {
+    for (const [key, check] of Object.entries(m.monitor.integration)) {
+      const component = (check as { component?: string } | undefined)?.component;
+      if (component !== undefined && !(component in m.components)) {
+        ctx.addIssue({ code: 'custom', path: ['monitor', 'integration', key, 'component'], message: `no component "${component}" in "components"` });
+      }
+    }
     // One route may be declared once; two components claiming it would make the verdict ambiguous.
     const seen = new Map<string, string>();
     for (const [component, spec] of Object.entries(m.components)) {

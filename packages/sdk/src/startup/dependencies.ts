@@ -104,7 +104,7 @@ function tcpConnect(host: string, port: number, signal: AbortSignal): Promise<vo
   });
 }
 
-async function runOne(check: DependencyCheck, env: NodeJS.ProcessEnv, baseUrl: URL, signal: AbortSignal): Promise<void> {
+export async function runOne(check: DependencyCheck, env: NodeJS.ProcessEnv, baseUrl: URL, signal: AbortSignal): Promise<void> {
   switch (check.type) {
     case 'env': {
       const missing = check.vars.filter((v) => !env[v]);

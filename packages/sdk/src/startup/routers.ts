@@ -3,8 +3,7 @@
  * throws never stops the others; each ends as `success`, `failed` or `no_routes`.
  */
 import { context, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
-import type { Manifest, Policy } from '../manifest/schema.js';
-import { routerName } from '../manifest/schema.js';
+import { Manifest, routerName, type Policy } from '../manifest/schema.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_VIGIL_COMPONENT,
@@ -91,10 +90,55 @@ export async function importRouters(
   return Promise.all(jobs);
 }
 
-/** Mounts the routers that loaded at their mount paths, in manifest order. */
-export function mountLoaded(app: { use: (path: string, handler: never) => unknown }, results: RouterResult[]): void {
-  for (const r of results) {
-    if (r.outcome === ROUTER_OUTCOME.success && r.handle) app.use(r.mount, r.handle as never);
-  }
+/**
+ * A mount slot: Express sees one stable middleware, which delegates to the
+ * router currently loaded (or passes on while none is). Recovery can then
+ * import a router again and swap it in without touching Express's stack; the
+ * inventory reads the current router's routes through `stack`.
+ */
+export interface RouterSlot {
+  (req: unknown, res: unknown, next: (err?: unknown) => void): void;
+  readonly stack: unknown[];
+  current: ((req: unknown, res: unknown, next: (err?: unknown) => void) => void) | undefined;
 }
 
+export function routerSlot(initial: unknown): RouterSlot {
+  const slot = ((req: unknown, res: unknown, next: (err?: unknown) => void) => {
+    if (slot.current) slot.current(req, res, next);
+    else next();
+  }) as RouterSlot;
+  slot.current = initial as RouterSlot['current'];
+  Object.defineProperty(slot, 'stack', { get: () => (slot.current as { stack?: unknown[] } | undefined)?.stack ?? [] });
+  return slot;
+}
+
+/**
+ * Mounts every router of the manifest at its mount path, in manifest order,
+ * each in a slot: loaded ones serve at once, failed ones can be swapped in
+ * later by recovery. Returns the slots by router result.
+ */
+export function mountLoaded(app: { use: (path: string, handler: never) => unknown }, results: RouterResult[]): Map<RouterResult, RouterSlot> {
+  const slots = new Map<RouterResult, RouterSlot>();
+  for (const r of results) {
+    const slot = routerSlot(r.outcome === ROUTER_OUTCOME.success ? r.handle : undefined);
+    app.use(r.mount, slot as never);
+    slots.set(r, slot);
+  }
+  return slots;
+}
+
+/**
+ * Imports a router module again as a fresh instance (a query string defeats
+ * the ESM module cache) and returns the new result; never throws.
+ */
+export async function reimportRouter(manifest: Manifest, baseUrl: URL, previous: RouterResult, attempt: number, tracer: Tracer): Promise<RouterResult> {
+  const spec = manifest.components[previous.component]?.routers.find((r) => routerName(r) === previous.router);
+  if (!spec) return previous;
+  const fresh = spec.load
+    ? spec
+    : { ...spec, module: `${resolveSpecifier(spec.module!, baseUrl)}${resolveSpecifier(spec.module!, baseUrl).includes('?') ? '&' : '?'}vigil-reimport=${attempt}-${Date.now()}` };
+  const one = Manifest.parse({ service: manifest.service, components: { [previous.component]: { policy: previous.policy, routers: [] } } });
+  one.components[previous.component]!.routers = [{ ...fresh, name: previous.router }];
+  const [result] = await importRouters(one, baseUrl, tracer);
+  return result ?? previous;
+}

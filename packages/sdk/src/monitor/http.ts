@@ -1,0 +1,76 @@
+/**
+ * Synthetic requests to the app, over the real network stack: every one
+ * carries the synthetic header (so it never counts as business traffic) and a
+ * W3C `traceparent` of the probe span (so the server span links to it).
+ */
+import { context, defaultTextMapSetter, trace, type Context } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { SYNTHETIC_HEADER } from '../semconv.js';
+import type { Answer } from './expect.js';
+
+export interface SyntheticRequest {
+  baseUrl: string;
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** The probe span's context; its trace id goes out as `traceparent`. */
+  parent?: Context;
+  /** Value of the synthetic header: what kind of probe this is. */
+  kind: string;
+}
+
+export interface SyntheticResponse extends Answer {
+  durationMs: number;
+}
+
+/** A request that got no HTTP answer: refused, reset, timed out. `code` is low-cardinality. */
+export class NoAnswerError extends Error {
+  override readonly name = 'NoAnswerError';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+const propagator = new W3CTraceContextPropagator();
+
+export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
+  const { got } = await import('got');
+  const headers: Record<string, string> = { ...req.headers, [SYNTHETIC_HEADER]: req.kind };
+  const ctx = req.parent ?? context.active();
+  if (trace.getSpan(ctx)?.spanContext().traceId && trace.getSpan(ctx)!.isRecording()) propagator.inject(ctx, headers, defaultTextMapSetter);
+  const url = new URL(req.path, req.baseUrl.endsWith('/') ? req.baseUrl : `${req.baseUrl}/`);
+  const started = performance.now();
+  try {
+    const res = await got(url, {
+      method: req.method as 'GET',
+      headers,
+      ...(req.json !== undefined ? { json: req.json } : {}),
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      timeout: { request: req.timeoutMs },
+      signal: req.signal,
+      responseType: 'text',
+    });
+    const type = String(res.headers['content-type'] ?? '');
+    let body: unknown = res.body;
+    if (type.includes('json') && res.body) {
+      try {
+        body = JSON.parse(res.body);
+      } catch {
+        body = res.body; // "garbage" is an answer too: assertions on it will fail
+      }
+    }
+    return { status: res.statusCode, body, headers: res.headers, durationMs: performance.now() - started };
+  } catch (err) {
+    const code = req.signal.aborted ? 'VIGIL_TIMEOUT' : String((err as { code?: string }).code ?? 'ERR_REQUEST');
+    const what = code === 'ETIMEDOUT' || code === 'VIGIL_TIMEOUT' ? `no answer within ${req.timeoutMs}ms` : `no answer (${code})`;
+    throw new NoAnswerError(what, code === 'ETIMEDOUT' ? 'VIGIL_TIMEOUT' : code);
+  }
+}

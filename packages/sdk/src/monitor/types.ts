@@ -1,0 +1,40 @@
+/**
+ * The runtime monitor's vocabulary. A check runs on its own interval and
+ * answers with an outcome; the monitor damps flapping (N failures / M
+ * successes before a state change) and publishes the state.
+ */
+import type { HealthStatus } from '../startup/report.js';
+
+/** Health levels from the original design: 1 process, 2 endpoints, 3 business-critical flows, 4 integration. */
+export type HealthLevel = 1 | 2 | 3 | 4;
+
+/** One run's result. `warn` is degraded (e.g. over the latency budget), `fail` is broken. */
+export interface CheckOutcome {
+  status: HealthStatus;
+  /** What was measured, for health bodies: `238`, `"503"`, `0.42`. */
+  observedValue?: number | string;
+  /** Unit of `observedValue`: `ms`, `ratio`, `status`. */
+  observedUnit?: string;
+  /** Why it is not passing, one line; never a secret. */
+  output?: string;
+  /** Routes this result is about (`METHOD /path`), for `affectedEndpoints`. */
+  affectedEndpoints?: string[];
+  /** Extra measurements a check wants to export (e.g. the HTTP status code of a probe). */
+  details?: Record<string, number | string | boolean>;
+}
+
+/** A check the monitor runs. `run` must honour `signal` (aborted at the check's timeout). */
+export interface MonitorCheck {
+  /** Unique and stable: `endpoint:POST /api/v1/auth/login`, `process:event-loop`. */
+  id: string;
+  level: HealthLevel;
+  /** The component whose health this check speaks for, when it has one. */
+  component?: string;
+  /** The `component:measurement` key in health+json: `authentication:endpoint`, `process:event-loop-lag`. */
+  healthKey: string;
+  /** How often to run it. */
+  intervalMs: number;
+  /** A run longer than this is aborted and counts as `fail`. */
+  timeoutMs: number;
+  run(signal: AbortSignal): Promise<CheckOutcome>;
+}
