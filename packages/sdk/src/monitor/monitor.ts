@@ -72,6 +72,7 @@ export class Monitor {
   private readonly probeDuration: Histogram | undefined;
   private readonly recoveryDuration: Histogram | undefined;
   private readonly recoveryAttempts: Counter | undefined;
+  private readonly listeners = new Set<(check: MonitorCheck, outcome: CheckOutcome, state: FlapState, changed: boolean) => void>();
   /** The last raw result of each endpoint probe, for `vigil.probe.success`. */
   private readonly lastProbe = new Map<string, { ok: boolean; attrs: Attributes }>();
 
@@ -135,6 +136,12 @@ export class Monitor {
     return w === 'fail' && policy === 'degrade' ? 'warn' : w;
   }
 
+  /** Calls `listener` after every run with the raw outcome and the published state; returns an unsubscribe function. */
+  onOutcome(listener: (check: MonitorCheck, outcome: CheckOutcome, state: FlapState, changed: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   registerRecovery(component: string, action: RecoveryAction, policy: RecoveryPolicy): void {
     this.recovery.register(component, action, policy);
   }
@@ -144,6 +151,13 @@ export class Monitor {
     if (!view) return;
     const before = check.component ? this.componentStatus(check.component) : undefined;
     const changed = view.state.observe(outcome);
+    for (const l of this.listeners) {
+      try {
+        l(check, outcome, view.state, changed);
+      } catch (err) {
+        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'a monitor listener threw');
+      }
+    }
     if (!changed) return;
     const level = view.state.status === 'pass' ? 'info' : view.state.status === 'warn' ? 'warn' : 'error';
     this.deps.logger[level](

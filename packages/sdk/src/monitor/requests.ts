@@ -108,8 +108,14 @@ interface Series {
 interface Entry {
   method: string;
   path: string;
-  /** Lower-cased, non-empty segments. */
-  segs: string[];
+}
+
+/** The inventory as a trie of lower-cased segments; `:param` segments are also listed in `params`. */
+interface TrieNode {
+  children: Map<string, TrieNode>;
+  params: TrieNode[];
+  /** Inventory paths ending here. */
+  entries: Entry[];
 }
 
 interface RouteInfo {
@@ -136,9 +142,7 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
   let realSeries = 0; // series that count against maxRoutes
   let prunedAt = NaN;
 
-  let entries: Entry[] = [];
-  /** `entries` by segment count, so an exact lookup only looks at paths of the right length. */
-  let byLength = new Map<number, Entry[]>();
+  let trie = newNode();
   let entriesSignature = '';
   let routesAt = -Infinity;
   const memo = new Map<string, string>();
@@ -155,13 +159,8 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     const signature = list.map((r) => `${r.method} ${r.path}`).join('\n');
     if (signature === entriesSignature) return;
     entriesSignature = signature;
-    entries = list.map((r) => ({ method: r.method.toUpperCase(), path: r.path, segs: segments(r.path.toLowerCase()) }));
-    byLength = new Map();
-    for (const e of entries) {
-      const same = byLength.get(e.segs.length);
-      if (same) same.push(e);
-      else byLength.set(e.segs.length, [e]);
-    }
+    trie = newNode();
+    for (const r of list) insert(trie, { method: r.method.toUpperCase(), path: r.path }, segments(r.path.toLowerCase()));
     memo.clear();
   }
 
@@ -185,18 +184,18 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     if (hit !== undefined) return hit;
 
     let template: string | undefined;
-    const pathSegs = segments(path.toLowerCase());
     const baseSegs = segments(baseUrl.toLowerCase());
     if (derived !== undefined) {
-      const derivedSegs = segments(derived.toLowerCase());
-      template = findTemplate(byLength.get(derivedSegs.length + info.plainSegments!) ?? [], method, info.tails, derivedSegs, 'exact');
+      template = lookup(trie, method, info.tails, segments(derived.toLowerCase()));
       // A rewritten req.url: the mount path Express used is not a prefix of the original one.
-      if (template === undefined && baseUrl !== '' && !isSegmentPrefix(baseSegs, pathSegs)) {
-        template = findTemplate(byLength.get(baseSegs.length + info.plainSegments!) ?? [], method, info.tails, baseSegs, 'exact');
+      if (template === undefined && baseUrl !== '' && !isSegmentPrefix(baseSegs, segments(path.toLowerCase()))) {
+        template = lookup(trie, method, info.tails, baseSegs);
       }
     } else {
-      template = findTemplate(entries, method, info.tails, baseSegs, 'exact');
-      template ??= findTemplate(entries, method, info.tails, pathSegs, 'prefix');
+      template = lookup(trie, method, info.tails, baseSegs);
+      // req.baseUrl restored by Express on the way to an error handler: the longest prefix of the path that fits.
+      const pathSegs = segments(path.toLowerCase());
+      for (let k = pathSegs.length; template === undefined && k >= 0; k--) template = lookup(trie, method, info.tails, pathSegs.slice(0, k));
     }
     template ??= joinPath(idsToParams(derived ?? baseUrl), info.label);
 
@@ -385,38 +384,56 @@ function isSegmentPrefix(prefix: string[], of: string[]): boolean {
   return true;
 }
 
+function newNode(): TrieNode {
+  return { children: new Map(), params: [], entries: [] };
+}
+
+function insert(root: TrieNode, entry: Entry, segs: string[]): void {
+  let node = root;
+  for (const seg of segs) {
+    let child = node.children.get(seg);
+    if (!child) {
+      child = newNode();
+      node.children.set(seg, child);
+      if (seg.startsWith(':')) node.params.push(child);
+    }
+    node = child;
+  }
+  node.entries.push(entry);
+}
+
 /**
- * The inventory path whose prefix matches `base` (`exact`: the whole of it;
- * `prefix`: its first segments, the longest such prefix winning) and whose rest is
- * one of the route's own paths. Among several, an exact method beats `ALL`, and
- * more literal segments beat parameters.
+ * The inventory path made of a prefix matching `mount` segment by segment
+ * (`:param` matches anything) followed by one of the route's own paths, taken
+ * literally. Among several, an exact method beats `ALL` (and `GET` for `HEAD`),
+ * then more literal mount segments beat parameters.
  */
-function findTemplate(entries: Entry[], method: string, tails: string[][], base: string[], mode: 'exact' | 'prefix'): string | undefined {
+function lookup(root: TrieNode, method: string, tails: string[][], mount: string[]): string | undefined {
   let best: string | undefined;
   let bestScore = -1;
-  for (const e of entries) {
-    const methodScore = e.method === method ? 2 : e.method === 'ALL' || (method === 'HEAD' && e.method === 'GET') ? 1 : 0;
-    if (methodScore === 0) continue;
-    for (const tail of tails) {
-      const head = e.segs.length - tail.length;
-      if (head < 0 || (mode === 'exact' ? head !== base.length : head > base.length)) continue;
-      let ok = true;
-      for (let i = 0; i < tail.length && ok; i++) ok = e.segs[head + i] === tail[i];
-      let literals = 0;
-      for (let i = 0; i < head && ok; i++) {
-        const s = e.segs[i]!;
-        if (s.startsWith(':')) continue;
-        if (s === base[i]) literals++;
-        else ok = false;
+  const visit = (node: TrieNode, i: number, literals: number): void => {
+    if (i === mount.length) {
+      for (const tail of tails) {
+        let end: TrieNode | undefined = node;
+        for (let j = 0; j < tail.length && end; j++) end = end.children.get(tail[j]!);
+        if (!end) continue;
+        for (const e of end.entries) {
+          const m = e.method === method ? 2 : e.method === 'ALL' || (method === 'HEAD' && e.method === 'GET') ? 1 : 0;
+          const score = m === 0 ? -1 : m * 1000 + Math.min(literals, 999);
+          if (score > bestScore) {
+            bestScore = score;
+            best = e.path;
+          }
+        }
       }
-      if (!ok) continue;
-      const score = (mode === 'prefix' ? head * 10_000 : 0) + methodScore * 1000 + Math.min(literals, 999);
-      if (score > bestScore) {
-        bestScore = score;
-        best = e.path;
-      }
+      return;
     }
-  }
+    const seg = mount[i]!;
+    const literal = seg.startsWith(':') ? undefined : node.children.get(seg);
+    if (literal) visit(literal, i + 1, literals + 1);
+    for (const p of node.params) visit(p, i + 1, literals);
+  };
+  visit(root, 0, 0);
   return best;
 }
 
