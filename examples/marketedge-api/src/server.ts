@@ -7,7 +7,11 @@ import { once } from 'node:events';
 import { vigil, VigilStartupError } from '@vigil/sdk';
 import { createApp } from './app.js';
 
-const guard = await vigil({ manifest: new URL('../vigil.yaml', import.meta.url) });
+// The demo's own users stand in for a probe account; a real app sets these in its secret store.
+process.env.PROBE_ADMIN_EMAIL ??= 'admin@marketedge.example';
+process.env.PROBE_ADMIN_PASSWORD ??= 'demo-admin';
+
+const guard = await vigil({ manifest: process.env.VIGIL_MANIFEST ?? new URL('../vigil.yaml', import.meta.url) });
 const app = await createApp(guard);
 const server = app.listen(Number(process.env.PORT ?? 8000), process.env.HOST ?? '127.0.0.1');
 await once(server, 'listening');

@@ -18,3 +18,22 @@ export async function importFault(name: string): Promise<void> {
     await import(missing);
   }
 }
+
+/**
+ * A fault at run time, after a clean start: `kill -USR2 <pid>` toggles it.
+ * `VIGIL_DEMO_RUNTIME_FAULT` names the router that then answers 503 (default
+ * `auth`), the way a lost database connection would surface.
+ */
+const runtimeFault = { active: false, router: process.env.VIGIL_DEMO_RUNTIME_FAULT ?? 'auth' };
+process.on('SIGUSR2', () => {
+  runtimeFault.active = !runtimeFault.active;
+  process.stderr.write(`demo: runtime fault on router ${runtimeFault.router} ${runtimeFault.active ? 'ON' : 'OFF'}\n`);
+});
+
+/** Middleware for a router: answers 503 while the demo's runtime fault is on for it. */
+export function runtimeFaultFor(name: string) {
+  return (_req: unknown, res: { status: (n: number) => { json: (b: unknown) => void } }, next: () => void) => {
+    if (runtimeFault.active && runtimeFault.router === name) return void res.status(503).json({ error: 'database connection lost (demo fault)' });
+    next();
+  };
+}

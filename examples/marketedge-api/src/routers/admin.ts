@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { requireAuth, USERS } from '../lib/auth.js';
-import { importFault } from '../lib/demo.js';
+import { importFault, runtimeFaultFor } from '../lib/demo.js';
 import { FLAGS } from './features.js';
 
 await importFault('admin');
 
 export const router = Router();
+router.use(runtimeFaultFor('admin'));
 router.use(requireAuth('admin'));
 
 router.get('/feature-flags', (_req, res) => void res.json({ flags: FLAGS }));

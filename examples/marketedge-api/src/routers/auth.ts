@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { issueToken, USERS, verifyToken } from '../lib/auth.js';
-import { importFault } from '../lib/demo.js';
+import { importFault, runtimeFaultFor } from '../lib/demo.js';
 
 await importFault('auth');
 
 export const router = Router();
+router.use(runtimeFaultFor('auth'));
 
 router.post('/login', (req, res) => {
   const { email, password } = (req.body ?? {}) as { email?: string; password?: string };

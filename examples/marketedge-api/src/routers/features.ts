@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { importFault } from '../lib/demo.js';
+import { importFault, runtimeFaultFor } from '../lib/demo.js';
 
 await importFault('features');
 
@@ -9,4 +9,5 @@ export const FLAGS = [
 ];
 
 export const router = Router();
+router.use(runtimeFaultFor('features'));
 router.get('/', (_req, res) => void res.json({ flags: FLAGS.filter((f) => f.enabled).map((f) => f.key) }));

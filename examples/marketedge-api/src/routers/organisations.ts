@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { requireAuth } from '../lib/auth.js';
-import { importFault } from '../lib/demo.js';
+import { importFault, runtimeFaultFor } from '../lib/demo.js';
 
 await importFault('organisations');
 
 export const router = Router();
+router.use(runtimeFaultFor('organisations'));
 const ORGS = [{ id: 1, name: 'MarketEdge' }, { id: 2, name: 'Zebra Associates', sic: '59140' }];
 router.get('/', requireAuth(), (_req, res) => void res.json({ organisations: ORGS }));
 router.post('/switch', requireAuth(), (req, res) => {
