@@ -221,6 +221,38 @@ describe('request tracker', () => {
     c.advance(1000);
     hit(tracker, 'GET', '/b', 200);
     expect(tracker.snapshot().map(row)).to.deep.equal(['GET /b 0/1']);
+    hit(tracker, 'GET', '/a', 500); // its old series was pruned; /b holds the only place now
+    expect(tracker.snapshot().map(row)).to.deep.equal(['GET (other) 1/1', 'GET /b 0/1']);
+  });
+
+  /** A request as Express leaves it at `finish`. */
+  function finish(tracker: RequestTracker, method: string, originalUrl: string, baseUrl: string, routePath: string, status = 200): void {
+    const req = { method, headers: {}, url: originalUrl, originalUrl, baseUrl, route: { path: routePath } };
+    const res = Object.assign(new EventEmitter(), { statusCode: status, req });
+    tracker.middleware(req as unknown as TrackedRequest, res as unknown as ServerResponse, () => {});
+    res.emit('finish');
+  }
+
+  it('resolves HEAD to a GET route, and a URL rewritten before routing through req.baseUrl', () => {
+    const routes = [
+      { method: 'GET', path: '/v2/orgs/:orgId/users/:id' },
+      { method: 'ALL', path: '/v2/orgs/:orgId/users/:id/audit' },
+    ];
+    const tracker = createRequestTracker({ windowMs: 1000, routes: () => routes });
+    finish(tracker, 'HEAD', '/v2/orgs/1/users/2', '/v2/orgs/1/users', '/:id');
+    finish(tracker, 'GET', '/v1/orgs/1/users/2', '/v2/orgs/1/users', '/:id', 502); // a middleware rewrote /v1 to /v2
+    finish(tracker, 'PATCH', '/v2/orgs/1/users/2/audit', '', '/:id/audit');
+    expect(tracker.snapshot().map(row)).to.deep.equal([
+      'GET /v2/orgs/:orgId/users/:id 1/1',
+      'HEAD /v2/orgs/:orgId/users/:id 0/1',
+      'PATCH /v2/orgs/:orgId/users/:id/audit 0/1',
+    ]);
+  });
+
+  it('resolves through any number of distinct mount paths (bounded memo)', () => {
+    const tracker = createRequestTracker({ windowMs: 1000, routes: () => [{ method: 'GET', path: '/orgs/:orgId/users/:id' }] });
+    for (let i = 0; i < 2500; i++) finish(tracker, 'GET', `/orgs/org-${i}/users/${i}`, '', '/:id', i % 10 === 0 ? 500 : 200);
+    expect(tracker.snapshot().map(row)).to.deep.equal(['GET /orgs/:orgId/users/:id 250/2500']);
   });
 
   it('counts a request once when the middleware is mounted twice', () => {

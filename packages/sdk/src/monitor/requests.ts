@@ -103,6 +103,14 @@ interface Series {
   errors: number[];
   /** Newest bucket index written. */
   last: number;
+  /** Pruned from the tracker: references held by memo entries must not count into it. */
+  dead: boolean;
+}
+
+/** A memoised resolution: the template, and its series once known. */
+interface Resolved {
+  template: string;
+  series: Series | undefined;
 }
 
 interface Entry {
@@ -119,18 +127,19 @@ interface TrieNode {
 }
 
 interface RouteInfo {
-  /** A stable string for the route's path (memo keys). */
-  key: string;
   /** Lower-cased segments of each of the route's paths (several for an array path). */
   tails: string[][];
   /** Segment count when the route has one plain path (literal and `:param` segments only). */
   plainSegments: number | undefined;
   /** The route path as shown in a fallback template. */
   label: string;
+  /** Resolutions of this route by mount path, then by method (no string building on a hit). */
+  memo: Map<string, Map<string, Resolved>>;
 }
 
 const SEEN = Symbol('vigil.requests.seen');
-type Flagged = TrackedRequest & { [SEEN]?: true };
+/** 1: listening for `finish`; 2: counted. */
+type Flagged = TrackedRequest & { [SEEN]?: 1 | 2 };
 
 export function createRequestTracker(opts: RequestTrackerOptions): RequestTracker {
   if (!(opts.windowMs > 0)) throw new RangeError(`windowMs must be positive, got ${opts.windowMs}`);
@@ -145,8 +154,17 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
   let trie = newNode();
   let entriesSignature = '';
   let routesAt = -Infinity;
-  const memo = new Map<string, string>();
   const infos = new WeakMap<object, RouteInfo>();
+  /** Route infos holding memo entries, and how many entries they hold together (at most MEMO_MAX). */
+  const memoOwners = new Set<RouteInfo>();
+  let memoSize = 0;
+  const unmatched = new Map<string, Series>();
+
+  function clearMemo(): void {
+    for (const info of memoOwners) info.memo.clear();
+    memoOwners.clear();
+    memoSize = 0;
+  }
 
   function refreshRoutes(t: number): void {
     routesAt = t;
@@ -161,7 +179,7 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     entriesSignature = signature;
     trie = newNode();
     for (const r of list) insert(trie, { method: r.method.toUpperCase(), path: r.path }, segments(r.path.toLowerCase()));
-    memo.clear();
+    clearMemo();
   }
 
   function routeInfo(route: object & { path?: unknown }): RouteInfo {
@@ -173,14 +191,16 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     return info;
   }
 
-  function resolve(req: TrackedRequest, method: string, route: object & { path?: unknown }, t: number): string {
+  function resolve(req: TrackedRequest, method: string, route: object & { path?: unknown }, t: number): Resolved {
     if (t - routesAt >= ROUTES_TTL_MS) refreshRoutes(t);
     const info = routeInfo(route);
     const baseUrl = req.baseUrl ?? '';
     const path = pathnameOf(req.originalUrl ?? req.url ?? '/');
     const derived = info.plainSegments === undefined ? undefined : dropSegments(path, info.plainSegments);
-    const memoKey = `${method}\u0000${info.key}\u0000${derived ?? path}\u0000${baseUrl}`;
-    const hit = memo.get(memoKey);
+    // A plain route is resolved from the original path alone; any other also depends on req.baseUrl.
+    const memoKey = derived ?? `${baseUrl}\u0000${path}`;
+    let byMethod = info.memo.get(memoKey);
+    const hit = byMethod?.get(method);
     if (hit !== undefined) return hit;
 
     let template: string | undefined;
@@ -197,11 +217,20 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
       const pathSegs = segments(path.toLowerCase());
       for (let k = pathSegs.length; template === undefined && k >= 0; k--) template = lookup(trie, method, info.tails, pathSegs.slice(0, k));
     }
-    template ??= joinPath(idsToParams(derived ?? baseUrl), info.label);
+    const resolved: Resolved = { template: template ?? joinPath(idsToParams(derived ?? baseUrl), info.label), series: undefined };
 
-    if (memo.size >= MEMO_MAX) memo.clear();
-    memo.set(memoKey, template);
-    return template;
+    if (memoSize >= MEMO_MAX) {
+      clearMemo();
+      byMethod = undefined;
+    }
+    if (!byMethod) {
+      byMethod = new Map();
+      info.memo.set(memoKey, byMethod);
+    }
+    byMethod.set(method, resolved);
+    memoOwners.add(info);
+    memoSize++;
+    return resolved;
   }
 
   function prune(idx: number): void {
@@ -210,25 +239,39 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     for (const [key, s] of series) {
       if (s.last <= idx - BUCKETS) {
         series.delete(key);
+        s.dead = true;
         if (!s.pseudo) realSeries--;
       }
     }
   }
 
-  function count(method: string, route: string, isError: boolean, t: number): void {
-    const idx = Math.floor(t / bucketMs);
+  /** The series of (method, route), created if there is room; the `(other)` series when there is not. */
+  function seriesOf(method: string, route: string, idx: number): Series {
     const key = `${method} ${route}`;
     let s = series.get(key);
     if (!s) {
       const pseudo = route === UNMATCHED_ROUTE || route === OTHER_ROUTE;
       if (!pseudo && realSeries >= maxRoutes) {
         prune(idx);
-        if (realSeries >= maxRoutes) return count(method, OTHER_ROUTE, isError, t);
+        if (realSeries >= maxRoutes) return seriesOf(method, OTHER_ROUTE, idx);
       }
-      s = { method, route, pseudo, epoch: new Array<number>(BUCKETS).fill(NaN), requests: new Array<number>(BUCKETS).fill(0), errors: new Array<number>(BUCKETS).fill(0), last: idx };
+      s = {
+        method,
+        route,
+        pseudo,
+        epoch: new Array<number>(BUCKETS).fill(NaN),
+        requests: new Array<number>(BUCKETS).fill(0),
+        errors: new Array<number>(BUCKETS).fill(0),
+        last: idx,
+        dead: false,
+      };
       series.set(key, s);
       if (!pseudo) realSeries++;
     }
+    return s;
+  }
+
+  function count(s: Series, idx: number, isError: boolean): void {
     const slot = ((idx % BUCKETS) + BUCKETS) % BUCKETS;
     if (s.epoch[slot] !== idx) {
       s.epoch[slot] = idx;
@@ -242,16 +285,35 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
 
   function record(req: TrackedRequest, status: number): void {
     const t = now();
+    const idx = Math.floor(t / bucketMs);
     const method = req.method ?? 'GET'; // upper-case from Node's parser
     const route = req.route;
-    const template = route !== null && typeof route === 'object' && route.path !== undefined ? resolve(req, method, route, t) : UNMATCHED_ROUTE;
-    count(method, template, status >= 500 && status <= 599, t);
+    let s: Series | undefined;
+    if (route !== null && typeof route === 'object' && route.path !== undefined) {
+      const resolved = resolve(req, method, route, t);
+      s = resolved.series;
+      if (s === undefined || s.dead) {
+        s = seriesOf(method, resolved.template, idx);
+        // Not remembered when it is (other): the route gets its own series once there is room.
+        resolved.series = s.route === resolved.template ? s : undefined;
+      }
+    } else {
+      s = unmatched.get(method);
+      if (s === undefined || s.dead) {
+        s = seriesOf(method, UNMATCHED_ROUTE, idx);
+        unmatched.set(method, s);
+      }
+    }
+    count(s, idx, status >= 500 && status <= 599);
   }
 
   // One listener shared by every response: no closure per request.
   function onFinish(this: ServerResponse): void {
+    const req = this.req as Flagged;
+    if (req[SEEN] !== 1) return;
+    req[SEEN] = 2;
     try {
-      record(this.req as TrackedRequest, this.statusCode);
+      record(req, this.statusCode);
     } catch {
       // Counting must never break the app.
     }
@@ -261,8 +323,9 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
     middleware(req, res, next) {
       const r = req as Flagged;
       if (req.headers[SYNTHETIC_HEADER] === undefined && r[SEEN] === undefined) {
-        r[SEEN] = true; // mounted twice still counts once
-        res.once('finish', onFinish);
+        r[SEEN] = 1; // mounted twice still counts once
+        // 'finish' fires once per response; `on` spares the wrapper `once` would allocate.
+        res.on('finish', onFinish);
       }
       next();
     },
@@ -340,13 +403,12 @@ const PLAIN_PATH = /^[^*?+()[\]{}<>]*$/;
 function describeRoute(path: unknown): RouteInfo {
   const list = (Array.isArray(path) ? (path.flat(Infinity) as unknown[]) : [path]).map((p) => (typeof p === 'string' ? p : `<${String(p)}>`));
   if (list.length === 0) list.push('/');
-  const key = list.join('\u0001');
   const plain = list.length === 1 && typeof path === 'string' && PLAIN_PATH.test(path);
   return {
-    key,
     tails: list.map((p) => segments(p.toLowerCase())),
     plainSegments: plain ? segments(path).length : undefined,
     label: list.length === 1 ? list[0]! : `[${list.join(',')}]`,
+    memo: new Map(),
   };
 }
 
