@@ -178,8 +178,6 @@ export class VigilGuard {
    */
   mountHealth(app: ExpressLike): void {
     const { path, readyPath, tokenEnv, allowLoopback } = this.manifest.health;
-    this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
-    (app.use as unknown as (h: unknown) => void).call(app, this.requests.middleware);
     const source: HealthSource = {
       phase: () => this.currentPhase,
       report: () => this.state.report,
@@ -192,6 +190,9 @@ export class VigilGuard {
     get(readyPath, readinessHandler(source));
     get(`${path.replace(/\/$/, '')}/detailed`, detailedHandler(source));
     get(`${path.replace(/\/$/, '')}/business-critical`, detailedHandler(source, (c) => c.businessCritical, false));
+    // After the health routes: an orchestrator polling /ready (503 while starting) is not business traffic.
+    this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
+    (app.use as unknown as (h: unknown) => void).call(app, this.requests.middleware);
   }
 
   /** The runtime monitor, once `validate()` started it. */

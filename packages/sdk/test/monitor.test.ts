@@ -272,6 +272,15 @@ describe('runtime monitor', function () {
     expect(lines.some((l) => l.includes('imported again and swapped in'))).to.equal(true);
   });
 
+  it('error rates count the app own 5xx per route template, not the probes', async () => {
+    const r = await start({ ...manifest(), monitor: { ...manifest().monitor, errorRate: { minRequests: 5, window: '1m' }, intervals: { endpoints: '60ms', flows: '1h', drift: '1h', dependencies: '1h', process: '1h', errorRate: '50ms', integration: '1h' } } });
+    r.knobs.flakyStatus = 503;
+    for (let i = 0; i < 6; i++) await fetch(`${r.base}/api/flaky`);
+    const s = await waitForValue(() => (stateOf(r, 'error-rate').status === 'fail' ? stateOf(r, 'error-rate') : undefined), 5000, 'the error rate to fail');
+    expect(s.outcome.affectedEndpoints).to.deep.equal(['GET /api/flaky']);
+    expect(s.outcome.output).to.match(/^GET \/api\/flaky: 6\/6 5xx \(100\.0%\)/); // the probes of /api/flaky are not counted
+  });
+
   it('a recovery hook brings a failing component back and the MTTR is recorded', async () => {
     const r = await start(manifest());
     let attempts = 0;
