@@ -9,6 +9,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ATTR_HTTP_ROUTE, ATTR_VIGIL_CHECK, METRIC_HEALTH_LEVEL, METRIC_PROBE_DURATION, METRIC_PROBE_SUCCESS, promLabel as L, promName } from '../../packages/sdk/src/semconv.js';
 import { startExample, type ExampleApp } from '../helpers/example.js';
+import { waitFor } from '../helpers/wait.js';
 import { REPO_ROOT, startPrometheus, startVmagent, waitForSeries, type Prometheus, type Vmagent } from '../helpers/rig.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
@@ -45,6 +46,18 @@ describe('e2e: a critical endpoint that fails at run time shows in Prometheus', 
     const sel = `${L('deployment.environment.name')}="e2e-runtime", ${L(ATTR_HTTP_ROUTE)}="/api/v1/auth/login"`;
     const success = promName(METRIC_PROBE_SUCCESS);
     await waitForSeries(prom, `${success}{${sel}} == 1`, 30_000);
+    // The business flows of the example ran against the real API and pass.
+    const flowsPass = await waitForSeries(prom, `${promName(METRIC_HEALTH_LEVEL)}{${L('deployment.environment.name')}="e2e-runtime", vigil_level="3"} == 1`, 15_000);
+    expect(flowsPass.map((s) => s.metric[L(ATTR_VIGIL_CHECK)]).sort()).to.deep.equal(['flow:admin/admin-panel', 'flow:organisations/tenant-switch']);
+    // A flow entry gets its observedValue (run time, ms) from a run: wait for both to have really run.
+    type Body = { checks: Record<string, Array<{ status: string; level?: number; observedValue?: number }>> };
+    const before = await waitFor(async () => {
+      const body = (await (await fetch(`${app!.url}/health/detailed`)).json()) as Body;
+      const ran = ['admin:flow admin-panel', 'organisations:flow tenant-switch'].every((k) => typeof body.checks[k]?.[0]?.observedValue === 'number');
+      return ran ? body : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 250, what: 'both example flows to run' });
+    expect(before.checks['admin:flow admin-panel']![0]).to.deep.include({ status: 'pass', level: 3 });
+    expect(before.checks['organisations:flow tenant-switch']![0]).to.deep.include({ status: 'pass', level: 3 });
 
     const faultAt = performance.now();
     app.proc.kill('SIGUSR2');

@@ -193,6 +193,36 @@ describe('runtime monitor', function () {
     expect(r.guard.report!.missingEndpoints).to.include('GET /api/flaky');
   });
 
+  it('a route added at run time is reported, without failing anything', async () => {
+    const r = await start(manifest());
+    await waitForValue(() => stateOf(r, 'drift:core').lastRunAt, 3000, 'a first drift run');
+    r.api.get('/debug/dump', (_req, res) => void res.end());
+    const s = await waitForValue(() => (stateOf(r, 'drift:core').outcome.output?.includes('new route') ? stateOf(r, 'drift:core') : undefined), 3000, 'the new route to be reported');
+    expect(s.status).to.equal('pass');
+    expect(s.outcome.output).to.equal('1 new route(s) since startup: GET /api/debug/dump');
+    expect(r.lines.some((l) => l.includes('route(s) registered since startup') && l.includes('GET /api/debug/dump'))).to.equal(true);
+  });
+
+  it('a custom flow function gets a synthetic client on the app; false or a throw fails it', async () => {
+    const calls: number[] = [];
+    const m = manifest();
+    m.components.admin!.flows = {
+      custom: {
+        check: async ({ request }) => {
+          const login = await request('POST', '/api/login', { json: { email: ADMIN_EMAIL, password: PASSWORD } });
+          const token = (login.body as { accessToken: string }).accessToken;
+          const flags = await request('GET', '/api/admin/flags', { headers: { authorization: `Bearer ${token}` } });
+          calls.push(flags.status);
+          return flags.status === 200 && calls.length < 3;
+        },
+      },
+    };
+    const r = await start(m);
+    const s = await waitForValue(() => (stateOf(r, 'flow:admin/custom').status === 'fail' ? stateOf(r, 'flow:admin/custom') : undefined), 5000, 'the custom flow to fail');
+    expect(calls.slice(0, 2)).to.deep.equal([200, 200]);
+    expect(s.outcome.output).to.equal('flow returned false');
+  });
+
   it('a login-then-admin flow passes with good credentials; with bad ones it fails; the secrets appear nowhere', async () => {
     const good = await start(manifest());
     const okState = await waitForValue(() => stateOf(good, 'flow:admin/admin-panel').last, 3000, 'a flow run');

@@ -59,7 +59,7 @@ function runtimeEntry(check: MonitorCheck, state: RuntimeView['checks'][number][
     ...(o.observedValue !== undefined ? { observedValue: o.observedValue } : {}),
     ...(o.observedUnit ? { observedUnit: o.observedUnit } : {}),
     ...(o.affectedEndpoints && state.status !== 'pass' ? { affectedEndpoints: o.affectedEndpoints } : {}),
-    ...(o.output && state.status !== 'pass' ? { output: o.output } : {}),
+    ...(o.output ? { output: o.output } : {}),
     time: (state.lastRunAt ?? new Date()).toISOString(),
   };
 }

@@ -212,7 +212,16 @@ export class Monitor {
       for (const [name, check] of Object.entries(spec.dependencies)) {
         checks.push(dependencyCheck({ component, name, check, env, baseUrl: this.deps.manifestUrl, intervalMs: iv.dependencies }));
       }
-      if (spec.endpoints.length) checks.push(driftCheck({ component, endpoints: spec.endpoints, app: this.deps.app, intervalMs: iv.drift }));
+    }
+    // One drift check per component with critical routes; new routes are reported by the first of them only.
+    let reportsNew = true;
+    for (const [component, spec] of Object.entries(m.components)) {
+      if (!spec.endpoints.length) continue;
+      const onNewRoutes = reportsNew
+        ? (routes: RouteEntry[]) => this.deps.logger.warn({ routes: routes.map((r) => `${r.method} ${r.path}`) }, `${routes.length} route(s) registered since startup`)
+        : undefined;
+      reportsNew = false;
+      checks.push(driftCheck({ component, endpoints: spec.endpoints, app: this.deps.app, intervalMs: iv.drift, ...(onNewRoutes ? { onNewRoutes } : {}) }));
     }
     const p = mon.process;
     const lag = eventLoopLagCheck({ warnMs: p.eventLoopLagMs.warn, failMs: p.eventLoopLagMs.fail, intervalMs: iv.process });

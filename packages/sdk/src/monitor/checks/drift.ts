@@ -12,9 +12,13 @@ export interface DriftCheckOptions {
   endpoints: Array<{ method: string; route: string }>;
   app: () => unknown;
   intervalMs: number;
+  /** Called once for each set of routes that appeared since the previous run. */
+  onNewRoutes?: (routes: RouteEntry[]) => void;
 }
 
 export function driftCheck(o: DriftCheckOptions): MonitorCheck {
+  let baseline: RouteEntry[] | undefined;
+  let previous: RouteEntry[] | undefined;
   return {
     id: `drift:${o.component}`,
     level: 2,
@@ -25,11 +29,21 @@ export function driftCheck(o: DriftCheckOptions): MonitorCheck {
     async run() {
       const app = o.app();
       const missing = o.endpoints.filter((e) => !hasRoute(app, e.method, e.route)).map((e) => `${e.method} ${e.route}`);
+      const now = listRoutes(app);
+      baseline ??= now;
+      const added = newRoutes(previous ?? now, now);
+      previous = now;
+      if (added.length) o.onNewRoutes?.(added);
+      const fresh = newRoutes(baseline, now).map((r) => `${r.method} ${r.path}`);
       return {
         status: missing.length ? 'fail' : 'pass',
         observedValue: o.endpoints.length - missing.length,
         observedUnit: `of ${o.endpoints.length} critical routes registered`,
-        ...(missing.length ? { affectedEndpoints: missing, output: `missing since startup: ${missing.join(', ')}` } : {}),
+        ...(missing.length
+          ? { affectedEndpoints: missing, output: `missing since startup: ${missing.join(', ')}` }
+          : fresh.length
+            ? { output: `${fresh.length} new route(s) since startup: ${fresh.slice(0, 10).join(', ')}${fresh.length > 10 ? ', …' : ''}` }
+            : {}),
       };
     },
   };
@@ -41,4 +55,3 @@ export function newRoutes(before: RouteEntry[], now: RouteEntry[]): RouteEntry[]
   return now.filter((r) => !seen.has(`${r.method} ${r.path}`));
 }
 
-export { listRoutes };
