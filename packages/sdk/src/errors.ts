@@ -10,19 +10,29 @@ export interface ConfigIssue {
   column?: number;
 }
 
-/** The manifest could not be read or does not match the schema. Names the file, the path and the expectation. */
-export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
+/** A config file could not be read or does not match its schema. Names the file, the path and the expectation. */
+export class ConfigError extends Error {
+  override readonly name: string = 'ConfigError';
   constructor(
     readonly file: string,
     readonly issues: ConfigIssue[],
+    /** What kind of file it is, for the message: `Vigil manifest`, `evaluator config`. */
+    kind = 'config',
   ) {
     super(
-      `Invalid Vigil manifest ${file}:\n` +
+      `Invalid ${kind} ${file}:\n` +
         issues
           .map((i) => `  ✖ ${i.line ? `${file}:${i.line}:${i.column ?? 1} ` : ''}${i.path || '(root)'}: ${i.message}`)
           .join('\n'),
     );
+  }
+}
+
+/** The manifest could not be read or does not match the schema. */
+export class ManifestError extends ConfigError {
+  override readonly name = 'ManifestError';
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(file, issues, 'Vigil manifest');
   }
 }
 

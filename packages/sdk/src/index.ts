@@ -1,6 +1,7 @@
 export { vigil, VigilGuard } from './guard.js';
 export type { VigilOptions, ValidateOptions, ExpressLike } from './guard.js';
-export { ManifestError, VigilStartupError } from './errors.js';
+export { ConfigError, ManifestError, VigilStartupError } from './errors.js';
+export { parseYaml } from './util/config.js';
 export type { ConfigIssue } from './errors.js';
 export { loadManifest, parseManifestText } from './manifest/load.js';
 export type { LoadedManifest } from './manifest/load.js';

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import type { z } from 'zod';
-import { ManifestError, type ConfigIssue } from '../errors.js';
+import { parseYaml, zodIssues } from '../util/config.js';
+import { ManifestError } from '../errors.js';
 import { Manifest, type ManifestInput } from './schema.js';
 
 export interface LoadedManifest {
@@ -46,60 +45,5 @@ export async function loadManifest(
 
 /** Parses manifest YAML text; `file` is only used in messages and positions. */
 export function parseManifestText(text: string, file: string): Manifest {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ManifestError(
-      file,
-      doc.errors.map((e) => ({
-        path: '',
-        message: `not valid YAML: ${e.message.split('\n')[0]}`,
-        ...(e.linePos ? { line: e.linePos[0].line, column: e.linePos[0].col } : {}),
-      })),
-    );
-  }
-  const data: unknown = doc.toJS();
-  const result = Manifest.safeParse(data);
-  if (!result.success) throw new ManifestError(file, zodIssues(result.error, data, doc, lineCounter));
-  return result.data;
-}
-
-/** zod issues as `{ path, message }`, with the offending value and its line where known. */
-function zodIssues(error: z.ZodError, data: unknown, doc?: Document, lines?: LineCounter): ConfigIssue[] {
-  return error.issues.map((issue) => {
-    const keys = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    else if (issue.code === 'invalid_key') message = `invalid name "${String(keys.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
-    else if (issue.code !== 'custom') {
-      const got = valueAt(data, keys);
-      if (got !== undefined) message += `, got ${preview(got)}`;
-    }
-    const out: ConfigIssue = { path: keys.join('.'), message };
-    if (doc && lines) {
-      const node = doc.getIn(keys, true);
-      const range = isNode(node) ? node.range : undefined;
-      if (range) {
-        const pos = lines.linePos(range[0]);
-        out.line = pos.line;
-        out.column = pos.col;
-      }
-    }
-    return out;
-  });
-}
-
-function valueAt(data: unknown, keys: Array<string | number>): unknown {
-  let cur: unknown = data;
-  for (const k of keys) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return cur;
-}
-
-function preview(v: unknown): string {
-  if (typeof v === 'function') return 'a function';
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, issues));
 }
