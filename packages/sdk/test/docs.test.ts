@@ -1,26 +1,36 @@
 /**
  * Keeps the docs true to the code: every telemetry name of semconv.ts is in
- * docs/telemetry.md (with its Prometheus name), the "emitted today" table lists
- * exactly what the instruments emit, and every manifest field of the zod schema
- * has its row (and its default) in docs/sdk.md — no more, no fewer.
+ * docs/telemetry.md (with its Prometheus name), the two tables of emitted
+ * metrics list exactly what the startup instruments and the runtime monitor
+ * create, and every manifest field of the zod schema has its row (and its
+ * default) in docs/sdk.md — no more, no fewer.
  */
 import { readFileSync } from 'node:fs';
-import type { Meter } from '@opentelemetry/api';
+import { trace, type Meter } from '@opentelemetry/api';
 import { expect } from 'chai';
-import type { z } from 'zod';
+import pino from 'pino';
+import { z } from 'zod';
 import * as semconv from '../src/semconv.js';
 import {
+  BodyAssertion,
   Component,
   DependencyCheck,
   Endpoint,
+  Flow,
+  FlowStep,
   HealthOptions,
   Manifest,
+  MonitorOptions,
   Probe,
+  Recovery,
   RouterSpec,
   ShutdownOptions,
   TelemetryOptions,
 } from '../src/manifest/schema.js';
+import { Monitor } from '../src/monitor/monitor.js';
+import { createRequestTracker } from '../src/monitor/requests.js';
 import { registerStartupInstruments } from '../src/telemetry/instruments.js';
+import { Duration } from '../src/util/duration.js';
 
 const doc = (name: string) => readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
 const TELEMETRY = doc('telemetry.md');
@@ -53,13 +63,82 @@ function rowKey(row: string[]): string {
   return /^`([^`]+)`$/.exec(row[0]!)?.[1] ?? row[0]!;
 }
 
+/** The schema inside `.default()` and `.optional()` wrappers. */
+function unwrapped(schema: unknown): unknown {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap();
+  return s;
+}
+
+/** The keys of a (possibly defaulted or optional) object schema. */
+function shapeOf(schema: unknown): Record<string, z.ZodType> {
+  const s = unwrapped(schema);
+  if (!(s instanceof z.ZodObject)) throw new Error('expected an object schema');
+  return s.shape as Record<string, z.ZodType>;
+}
+
 /** How a default is written in the docs, or undefined for values the tables describe in words. */
-function written(value: unknown): string | undefined {
+function written(value: unknown, schema: z.ZodType): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return String(value);
-  if (typeof value === 'number') return value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`; // numeric defaults are durations
+  if (typeof value === 'number') {
+    if (unwrapped(schema) !== Duration) return String(value); // counts, ratios, status codes
+    return value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`;
+  }
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return `[${value.join(', ')}]`;
   return undefined;
+}
+
+interface Instrument {
+  name: string;
+  kind: 'gauge' | 'histogram' | 'counter';
+  unit: string | undefined;
+}
+
+/** A meter that only records which instruments are created. */
+function recordingMeter(created: Instrument[]): Meter {
+  const make = (kind: Instrument['kind']) => (name: string, options?: { unit?: string }) => {
+    created.push({ name, kind, unit: options?.unit });
+    return { record: () => undefined, add: () => undefined };
+  };
+  return {
+    createObservableGauge: make('gauge'),
+    createHistogram: make('histogram'),
+    createCounter: make('counter'),
+    addBatchObservableCallback: () => undefined,
+  } as unknown as Meter;
+}
+
+/** The instruments of startup validation. */
+function startupInstruments(): Instrument[] {
+  const created: Instrument[] = [];
+  registerStartupInstruments(recordingMeter(created), { routes: [] });
+  return created;
+}
+
+/** The instruments the runtime monitor creates (it is built, never started). */
+function monitorInstruments(): Instrument[] {
+  const created: Instrument[] = [];
+  const monitor = new Monitor({
+    manifest: Manifest.parse({ service: 'docs', components: { c: { policy: 'degrade' } } }),
+    env: {},
+    manifestUrl: new URL('file:///'),
+    baseUrl: () => undefined,
+    app: () => undefined,
+    routes: () => [],
+    tracer: trace.getTracer('docs'),
+    meter: recordingMeter(created),
+    logger: pino({ level: 'silent' }),
+    requests: createRequestTracker({ windowMs: 1000, routes: () => [] }),
+    onChange: () => undefined,
+  });
+  monitor.stop();
+  return created;
+}
+
+/** The Prometheus name of an instrument: `_seconds` for unit `s`, `_total` for a counter (vmagent's `usePrometheusNaming`). */
+function promNameOf(i: Instrument): string {
+  return `${semconv.promName(i.name, i.unit === 's' ? 's' : undefined)}${i.kind === 'counter' ? '_total' : ''}`;
 }
 
 describe('docs/telemetry.md', () => {
@@ -80,9 +159,18 @@ describe('docs/telemetry.md', () => {
     });
   }
 
-  const SECONDS = new Set<string>([semconv.METRIC_STARTUP_DURATION, semconv.METRIC_PROBE_DURATION]);
+  const startup = startupInstruments();
+  const runtime = monitorInstruments();
+  const instruments = new Map([...startup, ...runtime].map((i) => [i.name, i]));
+
+  it('finds the instruments to check', () => {
+    expect(startup).to.have.length.greaterThan(5);
+    expect(runtime).to.have.length.greaterThan(5);
+  });
+
   for (const [constant, value] of names.filter(([k]) => k.startsWith('METRIC_'))) {
-    const prom = semconv.promName(value, SECONDS.has(value) ? 's' : undefined);
+    const instrument = instruments.get(value);
+    const prom = instrument ? promNameOf(instrument) : semconv.promName(value);
     it(`gives the Prometheus name of ${constant} (\`${prom}\`)`, () => {
       expect(spans.has(prom), `\`${prom}\` in docs/telemetry.md`).to.equal(true);
     });
@@ -98,17 +186,25 @@ describe('docs/telemetry.md', () => {
     expect(spans.has(semconv.INSTRUMENTATION_SCOPE)).to.equal(true);
   });
 
-  it('lists as "emitted today" exactly the instruments the SDK creates', () => {
-    const created: string[] = [];
-    const meter = {
-      createObservableGauge: (name: string) => (created.push(name), {}),
-      createHistogram: (name: string) => (created.push(name), {}),
-      addBatchObservableCallback: () => undefined,
-    } as unknown as Meter;
-    registerStartupInstruments(meter, { routes: [] });
-    const documented = firstTable(TELEMETRY, '### Emitted today').map(rowKey);
-    expect([...documented].sort()).to.deep.equal([...created].sort());
-  });
+  const emitted: Array<[string, Instrument[]]> = [
+    ['### Startup validation', startup],
+    ['### Runtime monitor', runtime],
+  ];
+  for (const [heading, created] of emitted) {
+    const what = heading.replace(/^#+ /, '');
+    it(`lists under "${what}" exactly the instruments it creates`, () => {
+      const documented = firstTable(TELEMETRY, heading).map(rowKey);
+      expect([...documented].sort()).to.deep.equal(created.map((i) => i.name).sort());
+    });
+
+    it(`gives under "${what}" each instrument's Prometheus name`, () => {
+      for (const row of firstTable(TELEMETRY, heading)) {
+        const instrument = instruments.get(rowKey(row));
+        if (!instrument) continue; // reported by the test above
+        expect(codeSpans(row[1] ?? '').has(promNameOf(instrument)), `\`${promNameOf(instrument)}\` in the row of ${instrument.name}`).to.equal(true);
+      }
+    });
+  }
 });
 
 describe('docs/sdk.md', () => {
@@ -119,11 +215,26 @@ describe('docs/sdk.md', () => {
     ['### `routers[]`', RouterSpec.shape],
     ['### `endpoints[]`', Endpoint.out.shape],
     ['### `probe`', Probe.shape],
+    ['#### `probe.expect`', shapeOf(Probe.shape.expect)],
+    ['#### `expect.body[]`', BodyAssertion.shape],
     ...DependencyCheck.options.map((o): [string, Record<string, z.ZodType>] => [`#### \`type: ${o.shape.type.value}\``, o.shape]),
+    ['### `flows.<name>`', Flow.shape],
+    ['#### `steps[]`', FlowStep.shape],
+    ['### `recovery`', Recovery.shape],
     ['### `health`', HealthOptions.shape],
     ['### `shutdown`', ShutdownOptions.shape],
     ['### `telemetry`', TelemetryOptions.shape],
+    ['### `monitor`', MonitorOptions.shape],
+    ['#### `monitor.intervals`', shapeOf(MonitorOptions.shape.intervals)],
+    ['#### `monitor.process`', shapeOf(MonitorOptions.shape.process)],
+    ['#### `monitor.errorRate`', shapeOf(MonitorOptions.shape.errorRate)],
+    ['#### `monitor.integration`', shapeOf(MonitorOptions.shape.integration)],
+    ...Object.entries(shapeOf(MonitorOptions.shape.integration)).map(([key, schema]): [string, Record<string, z.ZodType>] => [`##### \`integration.${key}\``, shapeOf(schema)]),
   ];
+
+  it('flow steps expect what probes expect', () => {
+    expect(Object.keys(shapeOf(FlowStep.shape.expect)).sort()).to.deep.equal(Object.keys(shapeOf(Probe.shape.expect)).sort());
+  });
 
   it('documents the top-level keys and the component keys', () => {
     const spans = codeSpans(SDK);
@@ -141,7 +252,7 @@ describe('docs/sdk.md', () => {
       const rows = new Map(firstTable(SDK, heading).map((r) => [rowKey(r), r]));
       for (const [key, schema] of Object.entries(shape)) {
         const parsed = schema.safeParse(undefined);
-        const text = parsed.success && parsed.data !== undefined ? written(parsed.data) : undefined;
+        const text = parsed.success && parsed.data !== undefined ? written(parsed.data, schema) : undefined;
         if (text === undefined) continue;
         const cell = rows.get(key)?.[2] ?? '';
         expect(codeSpans(cell).has(text), `default of "${key}" under ${heading}: \`${text}\` in "${cell}"`).to.equal(true);
