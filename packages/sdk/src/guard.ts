@@ -57,6 +57,8 @@ export interface ValidateOptions {
   server?: Server;
   /** Throw `VigilStartupError` on a fail-fast failure (default `true`). */
   throwOnFailure?: boolean;
+  /** Start the runtime monitor after a successful validation (default: `monitor.enabled` of the manifest). */
+  monitor?: boolean;
 }
 
 /** Anything with Express's `use` and `get`: an Express 4 or 5 app. */
@@ -202,7 +204,8 @@ export class VigilGuard {
 
   /** Adds a check of your own to the runtime monitor (before or after `validate()`). */
   addCheck(check: MonitorCheck): void {
-    if (this.runtime) this.runtime.add(check);
+    if (this.runtime) this.runtime.add(check); // throws on a duplicate id
+    else if (this.extraChecks.some((c) => c.id === check.id)) throw new Error(`addCheck: a check with id "${check.id}" was already added`);
     else this.extraChecks.push(check);
   }
 
@@ -266,7 +269,7 @@ export class VigilGuard {
       throw new VigilStartupError(report);
     }
     this.app = app;
-    if (report.ok && this.manifest.monitor.enabled && !this.runtime) this.startMonitor(options.server);
+    if (report.ok && (options.monitor ?? this.manifest.monitor.enabled) && !this.runtime) this.startMonitor(options.server);
     return report;
   }
 
@@ -294,7 +297,7 @@ export class VigilGuard {
       requests: this.requests,
       tracer: this.tracer,
       meter: this.telemetry?.meter,
-      logger: this.logger.child({ module: 'vigil-monitor' }),
+      logger: this.logger.child({ subsystem: 'monitor' }),
       onChange: () => {
         this.refreshReport();
         void this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
@@ -306,7 +309,13 @@ export class VigilGuard {
       }
     }
     for (const r of this.recoveries) monitor.registerRecovery(r.component, r.action, r);
-    for (const c of this.extraChecks) monitor.add(c);
+    for (const c of this.extraChecks) {
+      try {
+        monitor.add(c);
+      } catch (err) {
+        this.logger.error({ check: c.id }, `check ${c.id} not added: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     this.runtime = monitor;
     monitor.start();
   }
@@ -328,7 +337,7 @@ export class VigilGuard {
       if (!state?.lastRunAt) return k;
       return state.status === 'pass' ? { ...k, ok: true, error: undefined, errorType: undefined } : { ...k, ok: false, error: state.outcome.output ?? k.error };
     });
-    this.state.report = decide({
+    const now = decide({
       manifest: this.manifest,
       routers: this.routerResults,
       endpoints,
@@ -337,6 +346,8 @@ export class VigilGuard {
       startedAt: report.startedAt,
       durationMs: report.durationMs,
     });
+    // `ok` stays the startup verdict: the process was allowed to take traffic (vigil.startup.success).
+    this.state.report = { ...now, ok: report.ok };
   }
 
   /** Recovery action: import the component's failed routers again and swap them into their slots. */

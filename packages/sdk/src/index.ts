@@ -15,3 +15,7 @@ export type { RouterResult } from './startup/routers.js';
 export type { CheckResult } from './startup/dependencies.js';
 export type { HealthBody, HealthCheck, Phase } from './health/health-json.js';
 export { VERSION } from './version.js';
+export type { MonitorCheck, CheckOutcome, HealthLevel } from './monitor/types.js';
+export type { Monitor } from './monitor/monitor.js';
+export type { FlowContext } from './manifest/schema.js';
+export type { RecoveryAction } from './monitor/recovery.js';

@@ -1,4 +1,7 @@
+import { createServer } from 'node:http';
 import { expect } from 'chai';
+import { send } from '../src/monitor/http.js';
+import { close, listen } from './helpers/servers.js';
 import { check, statusMeets, valueAt } from '../src/monitor/expect.js';
 import { FlapState } from '../src/monitor/flap.js';
 import { Scheduler } from '../src/monitor/scheduler.js';
@@ -140,5 +143,23 @@ describe('answer expectations', () => {
       'header x-missing is missing',
     ]);
     expect(failures.join()).not.to.contain('secret-token');
+  });
+});
+
+describe('synthetic requests', () => {
+  it('join the base URL path and the probed path, and carry the synthetic header', async () => {
+    const seen: Array<{ url?: string; synthetic?: string | string[] }> = [];
+    const server = createServer((req, res) => {
+      seen.push({ url: req.url, synthetic: req.headers['x-vigil-synthetic'] });
+      res.writeHead(204).end();
+    });
+    const port = await listen(server);
+    try {
+      const res = await send({ baseUrl: `http://127.0.0.1:${port}/gateway/`, method: 'GET', path: '/api/x?y=1', timeoutMs: 2000, signal: new AbortController().signal, kind: 'probe' });
+      expect(res.status).to.equal(204);
+      expect(seen).to.deep.equal([{ url: '/gateway/api/x?y=1', synthetic: 'probe' }]);
+    } finally {
+      await close(server);
+    }
   });
 });

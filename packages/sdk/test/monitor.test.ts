@@ -311,6 +311,28 @@ describe('runtime monitor', function () {
     expect(s.outcome.output).to.match(/^GET \/api\/flaky: 6\/6 5xx \(100\.0%\)/); // the probes of /api/flaky are not counted
   });
 
+  it('a fail-fast dependency failing at run time fails its component, but the startup verdict stays', async () => {
+    let up = true;
+    const m = manifest();
+    m.components.database = { policy: 'fail-fast', dependencies: { pool: { type: 'custom', check: () => up, timeout: '200ms' } } };
+    m.monitor!.intervals = { ...m.monitor!.intervals!, dependencies: '50ms' };
+    const r = await start(m);
+    up = false;
+    await waitForValue(() => (stateOf(r, 'dependency:database/pool').status === 'fail' ? true : undefined), 5000, 'the dependency to fail');
+    const report = r.guard.report!;
+    expect(report.components.find((c) => c.name === 'database')!.status).to.equal('fail');
+    expect(report.ok).to.equal(true); // vigil.startup.success keeps saying the start was allowed
+    expect((await fetch(`${r.base}/ready`)).status).to.equal(200);
+    expect((await fetch(`${r.base}/health/detailed`)).status).to.equal(503);
+  });
+
+  it('addCheck refuses a duplicate id', async () => {
+    const r = await start(manifest());
+    const check = { id: 'custom:x', level: 1 as const, healthKey: 'x:y', intervalMs: 1000, timeoutMs: 100, run: async () => ({ status: 'pass' as const }) };
+    r.guard.addCheck(check);
+    expect(() => r.guard.addCheck(check)).to.throw('duplicate monitor check id "custom:x"');
+  });
+
   it('a recovery hook brings a failing component back and the MTTR is recorded', async () => {
     const r = await start(manifest());
     let attempts = 0;

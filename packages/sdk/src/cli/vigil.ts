@@ -95,7 +95,7 @@ export async function preflight(argv: string[]): Promise<number> {
   }
   try {
     const app = await buildApp(guard, values.app);
-    const report = await guard.validate(app, { throwOnFailure: false });
+    const report = await guard.validate(app, { throwOnFailure: false, monitor: false });
     process.stdout.write(values.json ? `${JSON.stringify(reportToJSON(report), null, 2)}\n` : `${formatReport(report)}\n`);
     if (report.status === 'fail') return 1;
     return values.strict && report.status === 'warn' ? 1 : 0;

@@ -44,10 +44,14 @@ export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
   const headers: Record<string, string> = { ...req.headers, [SYNTHETIC_HEADER]: req.kind };
   const ctx = req.parent ?? context.active();
   if (trace.getSpan(ctx)?.spanContext().traceId && trace.getSpan(ctx)!.isRecording()) propagator.inject(ctx, headers, defaultTextMapSetter);
-  const url = new URL(req.path, req.baseUrl.endsWith('/') ? req.baseUrl : `${req.baseUrl}/`);
+  // The path is joined to the base URL's own path (`http://host/prefix` + `/api/x`).
+  const url = new URL(req.baseUrl);
+  url.pathname = `${url.pathname.replace(/\/$/, '')}${req.path.split('?')[0]}`;
+  url.search = req.path.includes('?') ? req.path.slice(req.path.indexOf('?')) : '';
   const started = performance.now();
   try {
-    const res = await got(url, {
+    // Inside the probe span's context, so an HTTP client instrumentation makes its span a child of it.
+    const res = await context.with(ctx, () => got(url, {
       method: req.method as 'GET',
       headers,
       ...(req.json !== undefined ? { json: req.json } : {}),
@@ -57,7 +61,7 @@ export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
       timeout: { request: req.timeoutMs },
       signal: req.signal,
       responseType: 'text',
-    });
+    }));
     const type = String(res.headers['content-type'] ?? '');
     let body: unknown = res.body;
     if (type.includes('json') && res.body) {

@@ -161,7 +161,7 @@ export class Monitor {
     if (!changed) return;
     const level = view.state.status === 'pass' ? 'info' : view.state.status === 'warn' ? 'warn' : 'error';
     this.deps.logger[level](
-      { check: check.id, level: check.level, component: check.component, status: view.state.status, output: outcome.output, affectedEndpoints: outcome.affectedEndpoints },
+      { check: check.id, healthLevel: check.level, component: check.component, status: view.state.status, output: outcome.output, affectedEndpoints: outcome.affectedEndpoints },
       `${check.id} is now ${view.state.status.toUpperCase()}${outcome.output ? `: ${outcome.output}` : ''}`,
     );
     if (check.component) {

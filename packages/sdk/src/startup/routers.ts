@@ -108,7 +108,8 @@ export function routerSlot(initial: unknown): RouterSlot {
     else next();
   }) as RouterSlot;
   slot.current = initial as RouterSlot['current'];
-  Object.defineProperty(slot, 'stack', { get: () => (slot.current as { stack?: unknown[] } | undefined)?.stack ?? [] });
+  // Enumerable: wrappers that copy a handler's own properties (OpenTelemetry's express instrumentation) must keep it.
+  Object.defineProperty(slot, 'stack', { get: () => (slot.current as { stack?: unknown[] } | undefined)?.stack ?? [], enumerable: true });
   return slot;
 }
 

@@ -40,7 +40,7 @@ export function driftCheck(o: DriftCheckOptions): MonitorCheck {
         observedValue: o.endpoints.length - missing.length,
         observedUnit: `of ${o.endpoints.length} critical routes registered`,
         ...(missing.length
-          ? { affectedEndpoints: missing, output: `missing since startup: ${missing.join(', ')}` }
+          ? { affectedEndpoints: missing, output: `not registered: ${missing.join(', ')}` }
           : fresh.length
             ? { output: `${fresh.length} new route(s) since startup: ${fresh.slice(0, 10).join(', ')}${fresh.length > 10 ? ', …' : ''}` }
             : {}),

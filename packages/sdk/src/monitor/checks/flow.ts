@@ -12,6 +12,9 @@ import { NoAnswerError, send } from '../http.js';
 import { fill, fillDeep, fillHeaders, redact, type Scope } from '../template.js';
 import type { CheckOutcome, MonitorCheck } from '../types.js';
 
+const SECRET_NAME = /PASS|TOKEN|SECRET|KEY|CREDENTIAL/i;
+const SECRET_HEADER = /^(authorization|cookie|x-api-key|proxy-authorization)$/i;
+
 export interface FlowCheckOptions {
   component: string;
   name: string;
@@ -49,7 +52,10 @@ async function runFlow(o: FlowCheckOptions, signal: AbortSignal): Promise<CheckO
   };
   try {
     if (o.flow.check) {
+      // A custom flow's credentials are not declared: redact the headers it sends and secret-looking variables.
+      for (const [name, value] of Object.entries(o.env)) if (value && SECRET_NAME.test(name)) scope.secrets.add(value);
       const request: FlowContext['request'] = async (method, path, options = {}) => {
+        for (const [name, value] of Object.entries(options.headers ?? {})) if (SECRET_HEADER.test(name)) scope.secrets.add(value.replace(/^Bearer\s+/i, ''));
         const res = await send({ baseUrl, method, path, headers: options.headers ?? {}, json: options.json, timeoutMs: 5000, signal, parent: flowCtx, kind: 'flow' });
         return { status: res.status, body: res.body, headers: res.headers };
       };
