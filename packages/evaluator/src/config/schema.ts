@@ -1,0 +1,190 @@
+/**
+ * `evaluator.yaml`: where the telemetry comes from, what a failure means for the
+ * business (impact rules), how it is alerted (policies), and where alerts go
+ * (notifiers). The zod schemas are the types.
+ */
+import { z } from 'zod';
+
+/** `500ms`, `30s`, `5m`, `1h`, or whole milliseconds. */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export const Duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim()) : undefined;
+  const ms = typeof value === 'number' ? (Number.isInteger(value) && value >= 0 ? value : undefined) : m ? Math.round(Number(m[1]) * UNIT_MS[m[2]!]!) : undefined;
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "500ms", "30s" or "5m" (or whole milliseconds), got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const Name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+
+// ── Sources ──────────────────────────────────────────────────────────────────
+export const OtlpSource = z.strictObject({
+  type: z.literal('otlp'),
+  /** Where the receiver listens; 127.0.0.1 by default (the API server's port is shared). */
+  path: z.string().startsWith('/').default('/v1/metrics'),
+  /** Largest request body accepted. */
+  maxBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+  /** When set, ingest requires `Authorization: Bearer <value of this variable>`. */
+  tokenEnv: EnvName.optional(),
+});
+
+export const PrometheusSource = z.strictObject({
+  type: z.literal('prometheus'),
+  url: z.url(),
+  /** How often to query. */
+  interval: Duration.default(5000),
+  /** Extra label matchers put into every query, e.g. `deployment_environment_name="production"`. */
+  selector: z.string().default(''),
+  timeout: Duration.default(5000),
+});
+
+export const Source = z.discriminatedUnion('type', [OtlpSource, PrometheusSource]);
+export type Source = z.output<typeof Source>;
+
+// ── Impact rules ─────────────────────────────────────────────────────────────
+export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent'] as const;
+
+export const Match = z.strictObject({
+  /** Service names (`service.name`); any when omitted. */
+  service: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** Component names; any when omitted. */
+  component: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** Signal kinds; any when omitted. */
+  signal: z.union([z.enum(SIGNAL_KIND_NAMES), z.array(z.enum(SIGNAL_KIND_NAMES)).min(1)]).optional(),
+  /** Labels the signal must carry, with a value (exact) or `/regex/`. */
+  labels: z.record(z.string(), z.string()).default({}),
+});
+export type Match = z.output<typeof Match>;
+
+export const LEVELS = ['critical', 'high', 'medium', 'low'] as const;
+export const Level = z.enum(LEVELS);
+export type Level = z.output<typeof Level>;
+
+export const Impact = z.strictObject({
+  level: Level,
+  priority: z.enum(['P0', 'P1', 'P2', 'P3']),
+  /** Money at risk while this lasts. */
+  revenue: z.strictObject({ amount: z.number().nonnegative(), currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code such as GBP') }).optional(),
+  /** Who is affected, in words. */
+  customers: z.string().optional(),
+  /** A business context key (`ZEBRA_ADMIN_ACCESS`) that selects its own channels and escalation. */
+  context: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_CASE key').optional(),
+  runbook: z.url().optional(),
+  /** The alert's summary; `{service}`, `{component}`, `{signals}` are filled in. */
+  summary: z.string().optional(),
+});
+export type Impact = z.output<typeof Impact>;
+
+export const Rule = z.strictObject({
+  name: Name,
+  match: Match.default(() => Match.parse({})),
+  impact: Impact,
+});
+export type Rule = z.output<typeof Rule>;
+
+// ── Alert policies ───────────────────────────────────────────────────────────
+export const Escalation = z.strictObject({
+  /** Unresolved this long after firing → the escalation level rises by one and the alert is sent again. */
+  after: Duration,
+  /** Extra channels from this escalation level on. */
+  channels: z.array(z.string().min(1)).default([]),
+});
+
+export const Policy = z.strictObject({
+  /** Routing labels (`channels`) put on the alert: Alertmanager routes on them. */
+  channels: z.array(z.string().min(1)).min(1),
+  /** The failure must last this long before the alert fires (flap damping on top of the SDK's). */
+  for: Duration.default(0),
+  escalation: z.array(Escalation).default([]),
+  /** Send a firing alert again this often to the webhook and console notifiers (Alertmanager has its own repeat_interval). */
+  reminder: Duration.optional(),
+  /** Send a resolved notification when it clears. */
+  resolve: z.boolean().default(true),
+});
+export type Policy = z.output<typeof Policy>;
+
+/** A business context's own routing: replaces the level's channels and escalation when an impact names it. */
+export const Context = z.strictObject({
+  channels: z.array(z.string().min(1)).min(1).optional(),
+  escalation: z.array(Escalation).optional(),
+  /** A headline put before the summary, e.g. "ZEBRA ALERT: admin access failure — £925K opportunity at risk". */
+  headline: z.string().optional(),
+});
+
+// ── Notifiers ────────────────────────────────────────────────────────────────
+const Retry = z.strictObject({
+  /** First retry after this; doubles up to `max`. Delivery is retried until it succeeds. */
+  initial: Duration.default(1000),
+  max: Duration.default(60_000),
+});
+
+export const AlertmanagerNotifier = z.strictObject({
+  type: z.literal('alertmanager'),
+  /** One or more Alertmanager base URLs (a cluster): every alert goes to each. */
+  urls: z.array(z.url()).min(1),
+  /** Active alerts are posted again this often, well within Alertmanager's resolve_timeout (5 m). */
+  resend: Duration.default(60_000),
+  timeout: Duration.default(5000),
+  retry: Retry.default(() => Retry.parse({})),
+});
+
+export const WebhookNotifier = z.strictObject({
+  type: z.literal('webhook'),
+  url: z.url(),
+  /** Headers; a value `${env:NAME}` is read from the environment. */
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout: Duration.default(5000),
+  retry: Retry.default(() => Retry.parse({})),
+});
+
+export const ConsoleNotifier = z.strictObject({
+  type: z.literal('console'),
+});
+
+export const Notifier = z.discriminatedUnion('type', [AlertmanagerNotifier, WebhookNotifier, ConsoleNotifier]);
+export type NotifierConfig = z.output<typeof Notifier>;
+
+// ── The file ─────────────────────────────────────────────────────────────────
+export const EvaluatorConfig = z
+  .strictObject({
+    /** The evaluator's HTTP server (status API, health, the OTLP receiver). */
+    server: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9464),
+        /** The base URL alerts link back to (`generatorURL`); default `http://host:port`. */
+        publicUrl: z.url().optional(),
+      })
+      .default({ host: '127.0.0.1', port: 9464 }),
+    source: Source,
+    /** How often rules and policies run. */
+    interval: Duration.default(1000),
+    /** A service with no telemetry for this long raises a "telemetry silent" signal (a dead-man's switch). */
+    silentAfter: Duration.default(60_000),
+    /** An instance with no telemetry for this long no longer counts as live (its last state is kept for `retain`). */
+    staleAfter: Duration.default(30_000),
+    /** How long the last state of an instance that stopped reporting is kept. */
+    retain: Duration.default(3_600_000),
+    rules: z.array(Rule).default([]),
+    /** The impact when no rule matches. */
+    defaultImpact: Impact.default({ level: 'medium', priority: 'P2', customers: 'a subset of functionality' }),
+    policies: z.strictObject({ critical: Policy, high: Policy, medium: Policy, low: Policy }),
+    contexts: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_CASE key'), Context).default({}),
+    notifiers: z.record(Name, Notifier).refine((n) => Object.keys(n).length > 0, 'expected at least one notifier'),
+  })
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.rules.forEach((r, i) => {
+      if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule name "${r.name}" is used twice` });
+      names.add(r.name);
+      if (r.impact.context && !(r.impact.context in c.contexts)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'impact', 'context'], message: `no context "${r.impact.context}" in "contexts"` });
+      }
+    });
+    if (c.staleAfter > c.silentAfter) ctx.addIssue({ code: 'custom', path: ['staleAfter'], message: 'expected staleAfter <= silentAfter' });
+  });
+export type EvaluatorConfig = z.output<typeof EvaluatorConfig>;
+export type EvaluatorConfigInput = z.input<typeof EvaluatorConfig>;

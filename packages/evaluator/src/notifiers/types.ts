@@ -1,0 +1,44 @@
+/**
+ * What notifiers deliver: an alert's state change. Each notifier has its own
+ * queue and retries; one that fails never blocks the others, and an alert
+ * counts as sent to a notifier only after that notifier succeeded.
+ */
+
+export type AlertStatus = 'firing' | 'resolved';
+
+export interface AlertNotification {
+  /** Stable identity: the same alert on every evaluator replica (Alertmanager deduplicates on labels). */
+  id: string;
+  status: AlertStatus;
+  /** Routing labels: alertname, service, component, severity, priority, channels, escalation, … */
+  labels: Record<string, string>;
+  /** Human text: summary, description, revenue_at_risk, customers, runbook_url, … */
+  annotations: Record<string, string>;
+  startsAt: Date;
+  /** Set when resolved. */
+  endsAt?: Date;
+  /** A link back to the evaluator's status for this alert. */
+  generatorURL?: string;
+}
+
+export interface NotifierHealth {
+  name: string;
+  type: string;
+  /** Notifications waiting to be delivered (being retried). */
+  queued: number;
+  sent: number;
+  failed: number;
+  lastError?: string;
+  lastSuccessAt?: Date;
+}
+
+export interface Notifier {
+  readonly name: string;
+  readonly type: string;
+  /** Queues a notification; returns at once. Delivery and retries happen in the background. */
+  notify(n: AlertNotification): void;
+  /** Resolves when everything queued so far was delivered or `timeoutMs` passed. */
+  flush(timeoutMs: number): Promise<void>;
+  health(): NotifierHealth;
+  stop(): Promise<void>;
+}
