@@ -19,3 +19,6 @@ export type { MonitorCheck, CheckOutcome, HealthLevel } from './monitor/types.js
 export type { Monitor } from './monitor/monitor.js';
 export type { FlowContext } from './manifest/schema.js';
 export type { RecoveryAction } from './monitor/recovery.js';
+export { startTelemetry } from './telemetry/otel.js';
+export type { Telemetry, TelemetryOptions } from './telemetry/otel.js';
+export { createLogger } from './logger.js';

@@ -42,6 +42,10 @@ export const ATTR_VIGIL_CHECK_TYPE = 'vigil.check.type' as const;
 export const ATTR_VIGIL_POLICY = 'vigil.policy' as const;
 export const ATTR_VIGIL_LEVEL = 'vigil.level' as const;
 export const ATTR_VIGIL_RULE = 'vigil.rule' as const;
+/** On the evaluator's metrics: the watched service (its own `service.name` is the evaluator's). */
+export const ATTR_VIGIL_SERVICE = 'vigil.service' as const;
+export const ATTR_VIGIL_CURRENCY = 'vigil.currency' as const;
+export const ATTR_VIGIL_NOTIFIER = 'vigil.notifier' as const;
 export const ATTR_VIGIL_SYNTHETIC = 'vigil.synthetic' as const;
 /** On `vigil.startup`: the verdict, `pass` | `warn` | `fail`. */
 export const ATTR_VIGIL_STATUS = 'vigil.status' as const;
@@ -76,6 +80,12 @@ export const METRIC_RECOVERY_DURATION = 'vigil.recovery.duration' as const;
 export const METRIC_RECOVERY_ATTEMPTS = 'vigil.recovery.attempts' as const;
 export const METRIC_IMPACT_LEVEL = 'vigil.impact.level' as const;
 export const METRIC_IMPACT_REVENUE_AT_RISK = 'vigil.impact.revenue_at_risk' as const;
+/** The evaluator's own: notifications delivered and failed delivery attempts, per notifier. */
+export const METRIC_NOTIFICATIONS_SENT = 'vigil.notifications.sent' as const;
+export const METRIC_NOTIFICATIONS_FAILED = 'vigil.notifications.failed' as const;
+export const METRIC_EVALUATION_DURATION = 'vigil.evaluation.duration' as const;
+/** 1 while an evaluator runs: Prometheus pages on its absence (the evaluator-down rule). */
+export const METRIC_EVALUATOR_UP = 'vigil.evaluator.up' as const;
 
 // ── Spans ───────────────────────────────────────────────────────────────────
 export const SPAN_STARTUP = 'vigil.startup' as const;

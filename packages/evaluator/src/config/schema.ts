@@ -113,6 +113,7 @@ export const Context = z.strictObject({
   /** A headline put before the summary, e.g. "ZEBRA ALERT: admin access failure — £925K opportunity at risk". */
   headline: z.string().optional(),
 });
+export type Context = z.output<typeof Context>;
 
 // ── Notifiers ────────────────────────────────────────────────────────────────
 const Retry = z.strictObject({

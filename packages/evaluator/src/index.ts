@@ -1,0 +1,10 @@
+export { Evaluator } from './evaluator.js';
+export type { EvaluatorDeps, SentRecord } from './evaluator.js';
+export { loadConfig } from './config/load.js';
+export { EvaluatorConfig } from './config/schema.js';
+export type { EvaluatorConfigInput, Rule, Impact, Policy, Level, Source, NotifierConfig } from './config/schema.js';
+export type { Signal, SignalKind } from './signals/types.js';
+export type { AlertNotification, Notifier, NotifierHealth } from './notifiers/types.js';
+export { assess, matches } from './rules/impact.js';
+export { step } from './policies/engine.js';
+export type { AlertState } from './policies/engine.js';

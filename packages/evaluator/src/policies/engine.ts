@@ -1,0 +1,170 @@
+/**
+ * Alert policies: the life of an alert. A group of failing signals with its
+ * impact becomes `pending`; after the policy's `for` it fires and is sent;
+ * unresolved past each escalation step its escalation level rises and it is
+ * sent again (Alertmanager calls escalation out of scope: it lives here);
+ * reminders repeat it; when the signals clear it resolves. Pure: the clock is
+ * passed in, so every transition is table-tested.
+ */
+import type { Context, EvaluatorConfig, Level, Policy } from '../config/schema.js';
+import type { Assessment } from '../rules/impact.js';
+import type { AlertNotification } from '../notifiers/types.js';
+
+export const LEVEL_RANK: Record<Level, number> = { low: 1, medium: 2, high: 3, critical: 4 };
+
+export interface AlertState {
+  /** service|component */
+  key: string;
+  service: string;
+  component: string;
+  environment?: string;
+  assessment: Assessment;
+  state: 'pending' | 'firing';
+  /** When the failure was first seen (the earliest failing observation). */
+  since: number;
+  firedAt?: number;
+  escalationLevel: number;
+  lastSentAt?: number;
+  /** The labels of the last firing notification, to resolve exactly that one when labels change. */
+  sentLabels?: Record<string, string>;
+}
+
+export interface PolicyView {
+  policy: Policy;
+  channels: string[];
+  escalation: Policy['escalation'];
+  headline?: string;
+}
+
+/** The effective policy for an impact: its level's, with a business context's channels and escalation on top. */
+export function policyFor(config: Pick<EvaluatorConfig, 'policies' | 'contexts'>, assessment: Assessment): PolicyView {
+  const policy = config.policies[assessment.impact.level];
+  const context: Context | undefined = assessment.impact.context ? config.contexts[assessment.impact.context] : undefined;
+  return {
+    policy,
+    channels: context?.channels ?? policy.channels,
+    escalation: context?.escalation ?? policy.escalation,
+    ...(context?.headline ? { headline: context.headline } : {}),
+  };
+}
+
+/** How many escalation steps have passed for an alert firing since `firedAt`. */
+export function escalationLevelAt(escalation: Policy['escalation'], firedAt: number, now: number): number {
+  return escalation.filter((e) => now - firedAt >= e.after).length;
+}
+
+const money = (amount: number, currency: string) => {
+  try {
+    return new Intl.NumberFormat('en-GB', { style: 'currency', currency, maximumFractionDigits: 0 }).format(amount);
+  } catch {
+    return `${amount} ${currency}`;
+  }
+};
+
+/** The notification for an alert: labels Alertmanager routes on, annotations people read. */
+export function toNotification(a: AlertState, view: PolicyView, status: 'firing' | 'resolved', now: number, publicUrl?: string): AlertNotification {
+  const { impact, rule, signals } = a.assessment;
+  const channels = [...new Set([...view.channels, ...view.escalation.slice(0, a.escalationLevel).flatMap((e) => e.channels)])];
+  const labels: Record<string, string> = {
+    alertname: 'VigilBusinessImpact',
+    service: a.service,
+    component: a.component || '(service)',
+    severity: impact.level,
+    priority: impact.priority,
+    rule,
+    channels: channels.join(','),
+    escalation: String(a.escalationLevel),
+    ...(impact.context ? { business_context: impact.context } : {}),
+    ...(a.environment ? { environment: a.environment } : {}),
+  };
+  const what = [...new Set(signals.map((s) => `${s.kind} ${s.subject}`))];
+  const summary = (impact.summary ?? '{service}: {component} is failing ({signals})')
+    .replaceAll('{service}', a.service)
+    .replaceAll('{component}', a.component || 'the service')
+    .replaceAll('{signals}', what.slice(0, 5).join('; ') + (what.length > 5 ? `; and ${what.length - 5} more` : ''));
+  const annotations: Record<string, string> = {
+    summary: view.headline ? `${view.headline} — ${summary}` : summary,
+    description: `Impact ${impact.level} (${impact.priority}) by rule ${rule}. Failing: ${what.join('; ')}.`,
+    impact_level: impact.level,
+    priority: impact.priority,
+    escalation_level: String(a.escalationLevel),
+    ...(impact.revenue ? { revenue_at_risk: money(impact.revenue.amount, impact.revenue.currency), revenue_amount: String(impact.revenue.amount), revenue_currency: impact.revenue.currency } : {}),
+    ...(impact.customers ? { customers: impact.customers } : {}),
+    ...(impact.runbook ? { runbook_url: impact.runbook } : {}),
+    affected: what.join('\n'),
+  };
+  return {
+    id: `${a.key}|${a.escalationLevel}`,
+    status,
+    labels,
+    annotations,
+    startsAt: new Date(a.firedAt ?? a.since),
+    ...(status === 'resolved' ? { endsAt: new Date(now) } : {}),
+    ...(publicUrl ? { generatorURL: `${publicUrl.replace(/\/$/, '')}/api/v1/status#${encodeURIComponent(a.key)}` } : {}),
+  };
+}
+
+export interface Step {
+  /** Notifications to send now. */
+  send: AlertNotification[];
+  /** Alerts after this step. */
+  alerts: Map<string, AlertState>;
+}
+
+/**
+ * One evaluation: the current assessments (by group key) against the alerts so
+ * far. Returns the notifications to send and the new alert states.
+ */
+export function step(
+  config: Pick<EvaluatorConfig, 'policies' | 'contexts'> & { publicUrl?: string },
+  previous: Map<string, AlertState>,
+  current: Map<string, { service: string; component: string; environment?: string; assessment: Assessment }>,
+  now: number,
+): Step {
+  const alerts = new Map<string, AlertState>();
+  const send: AlertNotification[] = [];
+  for (const [key, cur] of current) {
+    const prev = previous.get(key);
+    const since = prev?.since ?? Math.min(now, ...cur.assessment.signals.map((s) => s.observedAt));
+    const a: AlertState = {
+      ...(prev ?? { key, state: 'pending', escalationLevel: 0 }),
+      key,
+      service: cur.service,
+      component: cur.component,
+      ...(cur.environment ? { environment: cur.environment } : {}),
+      assessment: cur.assessment,
+      since,
+    } as AlertState;
+    const view = policyFor(config, cur.assessment);
+    if (a.state === 'pending' && now - since >= view.policy.for) {
+      a.state = 'firing';
+      a.firedAt = now;
+    }
+    if (a.state === 'firing') {
+      const level = escalationLevelAt(view.escalation, a.firedAt!, now);
+      const escalated = level > a.escalationLevel;
+      const impactChanged = prev?.state === 'firing' && prev.assessment.rule !== cur.assessment.rule;
+      a.escalationLevel = Math.max(a.escalationLevel, level);
+      const reminderDue = view.policy.reminder !== undefined && a.lastSentAt !== undefined && now - a.lastSentAt >= view.policy.reminder;
+      if (!prev || prev.state !== 'firing' || escalated || impactChanged || reminderDue) {
+        const n = toNotification(a, view, 'firing', now, config.publicUrl);
+        // A label change (escalation, impact) is a new alert for Alertmanager: resolve the old one.
+        if (a.sentLabels && JSON.stringify(a.sentLabels) !== JSON.stringify(n.labels) && prev) {
+          send.push({ ...toNotification(prev, policyFor(config, prev.assessment), 'resolved', now, config.publicUrl), labels: a.sentLabels, id: `${key}|${prev.escalationLevel}` });
+        }
+        send.push(n);
+        a.sentLabels = n.labels;
+        a.lastSentAt = now;
+      }
+    }
+    alerts.set(key, a);
+  }
+  for (const [key, prev] of previous) {
+    if (current.has(key) || prev.state !== 'firing') continue;
+    const view = policyFor(config, prev.assessment);
+    if (view.policy.resolve) {
+      send.push({ ...toNotification(prev, view, 'resolved', now, config.publicUrl), ...(prev.sentLabels ? { labels: prev.sentLabels } : {}) });
+    }
+  }
+  return { send, alerts };
+}
