@@ -1,0 +1,172 @@
+/**
+ * The latest signals per service and instance, with liveness and silence.
+ *
+ * Every batch a source delivers is a heartbeat of the instances it speaks for.
+ * An instance is live while it was seen within `staleAfter`; a service is
+ * silent when its newest instance was seen longer than `silentAfter` ago; an
+ * instance unseen for `retain` is forgotten with its signals.
+ *
+ * What counts now, per service and signal key: if a live instance has the key,
+ * the key fails when any live instance reports it failing; if none does, the
+ * last value of the most recently seen instance that has it stands. So a
+ * process that exported "refused to start" and exited keeps its evidence until
+ * another instance reports that key healthy, or `retain` passes.
+ */
+import { signalKey, type Signal } from '../signals/types.js';
+
+export interface SignalStoreOptions {
+  /** No data from any instance of a service for this long → one `silent` signal for the service (ms). */
+  silentAfter: number;
+  /** An instance not seen for this long is no longer live (ms). */
+  staleAfter: number;
+  /** An instance not seen for this long is dropped with its signals (ms). */
+  retain: number;
+}
+
+export interface InstanceStatus {
+  instance: string;
+  environment?: string;
+  lastSeen: number;
+  live: boolean;
+}
+
+export interface ServiceStatus {
+  service: string;
+  /** The environment of the most recently seen instance. */
+  environment?: string;
+  instances: InstanceStatus[];
+  /** Newest `lastSeen` of its instances. */
+  lastSeen: number;
+  silent: boolean;
+  /** The signal that counts now for each key (failing or not), by component (`''` for process, startup, error rate, …). */
+  components: Record<string, Signal[]>;
+}
+
+interface InstanceState {
+  lastSeen: number;
+  environment?: string;
+  signals: Map<string, Signal>;
+}
+
+/** The subject of the synthetic signal of a silent service. */
+export const SILENT_SUBJECT = 'telemetry';
+
+export class SignalStore {
+  /** service → instance → state. */
+  private readonly byService = new Map<string, Map<string, InstanceState>>();
+
+  constructor(
+    readonly options: SignalStoreOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Keeps the latest signal per (service, instance, key); every instance in the batch was seen at `receivedAt`. */
+  ingest(signals: Signal[], receivedAt: number): void {
+    for (const s of signals) {
+      if (s.kind === 'silent') continue; // the store's own conclusion, never an input
+      let instances = this.byService.get(s.service);
+      if (!instances) this.byService.set(s.service, (instances = new Map()));
+      let inst = instances.get(s.instance);
+      if (!inst) instances.set(s.instance, (inst = { lastSeen: receivedAt, signals: new Map() }));
+      // Batches may arrive out of order: lastSeen never goes back, nor does a key's value.
+      inst.lastSeen = Math.max(inst.lastSeen, receivedAt);
+      if (s.environment) inst.environment = s.environment;
+      const key = signalKey(s);
+      const previous = inst.signals.get(key);
+      if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, s);
+    }
+  }
+
+  /** The failing signals that count now (one per service and key), plus a `silent` signal per silent service. */
+  active(now: number = this.now()): Signal[] {
+    this.prune(now);
+    const out: Signal[] = [];
+    for (const [service, instances] of this.byService) {
+      for (const s of this.resolve(instances, now).values()) if (s.failing) out.push(s);
+      const newest = newestInstance(instances);
+      if (newest && now - newest[1].lastSeen > this.options.silentAfter) {
+        out.push({
+          kind: 'silent',
+          service,
+          instance: '',
+          ...(newest[1].environment ? { environment: newest[1].environment } : {}),
+          component: '',
+          subject: SILENT_SUBJECT,
+          failing: true,
+          labels: {},
+          observedAt: newest[1].lastSeen,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Every service as it stands now, for the status API. */
+  services(now: number = this.now()): ServiceStatus[] {
+    this.prune(now);
+    const out: ServiceStatus[] = [];
+    for (const [service, instances] of this.byService) {
+      const newest = newestInstance(instances);
+      if (!newest) continue;
+      const components: Record<string, Signal[]> = {};
+      const current = [...this.resolve(instances, now).values()].sort((a, b) => signalKey(a).localeCompare(signalKey(b)));
+      for (const s of current) (components[s.component] ??= []).push(s);
+      out.push({
+        service,
+        ...(newest[1].environment ? { environment: newest[1].environment } : {}),
+        instances: [...instances]
+          .map(([instance, st]) => ({ instance, ...(st.environment ? { environment: st.environment } : {}), lastSeen: st.lastSeen, live: this.isLive(st, now) }))
+          .sort((a, b) => b.lastSeen - a.lastSeen || a.instance.localeCompare(b.instance)),
+        lastSeen: newest[1].lastSeen,
+        silent: now - newest[1].lastSeen > this.options.silentAfter,
+        components,
+      });
+    }
+    return out.sort((a, b) => a.service.localeCompare(b.service));
+  }
+
+  private isLive(st: InstanceState, now: number): boolean {
+    return now - st.lastSeen <= this.options.staleAfter;
+  }
+
+  /** The signal that counts for each key of a service. */
+  private resolve(instances: Map<string, InstanceState>, now: number): Map<string, Signal> {
+    const live = new Map<string, Signal>(); // key → the live verdict (a failing signal wins)
+    const fallback = new Map<string, { signal: Signal; lastSeen: number }>(); // key → the most recently seen instance's value
+    for (const st of instances.values()) {
+      const isLive = this.isLive(st, now);
+      for (const [key, s] of st.signals) {
+        if (isLive) {
+          const cur = live.get(key);
+          if (!cur || better(s, cur)) live.set(key, s);
+        } else {
+          const cur = fallback.get(key);
+          if (!cur || st.lastSeen > cur.lastSeen || (st.lastSeen === cur.lastSeen && s.observedAt > cur.signal.observedAt)) fallback.set(key, { signal: s, lastSeen: st.lastSeen });
+        }
+      }
+    }
+    const out = new Map(live);
+    for (const [key, { signal }] of fallback) if (!out.has(key)) out.set(key, signal);
+    return out;
+  }
+
+  /** Drops instances not seen for `retain`, and services left with none. */
+  private prune(now: number): void {
+    for (const [service, instances] of this.byService) {
+      for (const [id, st] of instances) if (now - st.lastSeen > this.options.retain) instances.delete(id);
+      if (instances.size === 0) this.byService.delete(service);
+    }
+  }
+}
+
+/** Among live instances' values of one key: failing beats passing; then the most recent observation. */
+function better(candidate: Signal, current: Signal): boolean {
+  if (candidate.failing !== current.failing) return candidate.failing;
+  return candidate.observedAt > current.observedAt;
+}
+
+function newestInstance(instances: Map<string, InstanceState>): [string, InstanceState] | undefined {
+  let newest: [string, InstanceState] | undefined;
+  for (const entry of instances) if (!newest || entry[1].lastSeen > newest[1].lastSeen) newest = entry;
+  return newest;
+}
