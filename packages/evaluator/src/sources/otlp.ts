@@ -1,0 +1,296 @@
+/**
+ * The evaluator's own OTLP/HTTP metrics receiver: a plain node:http handler
+ * that accepts `ExportMetricsServiceRequest` as JSON (what
+ * `@opentelemetry/exporter-metrics-otlp-http` sends, i.e. the SDK with
+ * `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json`), optionally gzipped, and
+ * turns gauge and sum data points into signals.
+ *
+ * Protobuf is refused with 415: there is no maintained OTLP protobuf decoder
+ * on npm (`@opentelemetry/otlp-transformer` only encodes). Bad input of any
+ * kind gets a 4xx with the reason and never takes the receiver down.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createGunzip } from 'node:zlib';
+import { z } from 'zod';
+import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from '@vigil/sdk/semconv';
+import type { OtlpSource } from '../config/schema.js';
+import type { Signal } from '../signals/types.js';
+import { isSignalMetric, toSignal } from './mapping.js';
+
+export interface OtlpReceiverOptions {
+  config: z.output<typeof OtlpSource>;
+  env: NodeJS.ProcessEnv;
+  /** Called once per accepted request that produced signals, with the time it was received. */
+  onSignals: (signals: Signal[], receivedAt: number) => void;
+  now?: () => number;
+}
+
+export interface OtlpReceiverStats {
+  /** Requests handled. */
+  requests: number;
+  /** Requests answered with an error status. */
+  rejected: number;
+  /** Gauge and sum data points read from accepted requests. */
+  points: number;
+  /** When the last request was accepted. */
+  lastReceivedAt?: number;
+}
+
+export interface OtlpReceiver {
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  stats(): OtlpReceiverStats;
+}
+
+export const PROTOBUF_REFUSAL =
+  'OTLP/HTTP protobuf is not accepted here: send OTLP/HTTP JSON: set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json (Content-Type: application/json)';
+
+const PROTOBUF_TYPES = new Set(['application/x-protobuf', 'application/protobuf']);
+const GZIP = new Set(['gzip', 'x-gzip']);
+
+// ── The request's shape: lenient about unknown fields, strict about the types of those read ──
+const Int64 = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'expected an int64 as a decimal string')]);
+const UInt64 = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a uint64 as a decimal string')]);
+/** proto3 JSON: a number, or a string holding one (`"NaN"`, `"Infinity"`, `"1.5"`). */
+const Double = z.union([z.number(), z.string().regex(/^(?:-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|NaN|-?Infinity)$/, 'expected a double')]);
+const AnyValue = z.looseObject({
+  stringValue: z.string().optional(),
+  boolValue: z.boolean().optional(),
+  intValue: Int64.optional(),
+  doubleValue: Double.optional(),
+});
+const Attributes = z.array(z.looseObject({ key: z.string(), value: AnyValue.optional() })).optional();
+const NumberDataPoint = z.looseObject({
+  attributes: Attributes,
+  timeUnixNano: UInt64.optional(),
+  asInt: Int64.optional(),
+  asDouble: Double.optional(),
+  flags: z.number().int().nonnegative().optional(),
+});
+const NumberData = z.looseObject({ dataPoints: z.array(NumberDataPoint).optional() });
+const Metric = z.looseObject({ name: z.string(), gauge: NumberData.optional(), sum: NumberData.optional() });
+export const ExportMetricsServiceRequest = z.looseObject({
+  resourceMetrics: z
+    .array(
+      z.looseObject({
+        resource: z.looseObject({ attributes: Attributes }).optional(),
+        scopeMetrics: z.array(z.looseObject({ metrics: z.array(Metric).optional() })).optional(),
+      }),
+    )
+    .optional(),
+});
+type ExportRequest = z.output<typeof ExportMetricsServiceRequest>;
+
+/** `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks a series that has no value (not a rejection). */
+const FLAG_NO_RECORDED_VALUE = 1;
+
+// ── Helpers ───────────────────────────────────────────────────────────────
+const digest = (s: string) => createHash('sha256').update(s).digest();
+/** Constant-time comparison; hashing first makes the lengths equal too. */
+function tokenMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function flatten(attributes: z.output<typeof Attributes>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { key, value } of attributes ?? []) {
+    if (!value) continue;
+    const v = value.stringValue ?? value.boolValue ?? value.intValue ?? value.doubleValue;
+    if (v !== undefined) out[key] = String(v); // arrays, kvlists and bytes are not read
+  }
+  return out;
+}
+
+function nanosToMs(ns: string | number | undefined): number | undefined {
+  if (ns === undefined) return undefined;
+  const ms = typeof ns === 'number' ? Math.floor(ns / 1e6) : Number(BigInt(ns) / 1_000_000n);
+  return ms > 0 ? ms : undefined;
+}
+
+function formatIssues(error: z.ZodError): string {
+  const shown = error.issues.slice(0, 5).map((i) => {
+    const path = i.path.reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), '');
+    return `${path || '(root)'}: ${i.message}`;
+  });
+  const more = error.issues.length > shown.length ? `; and ${error.issues.length - shown.length} more` : '';
+  return shown.join('; ') + more;
+}
+
+/** `status` 0: the client went away before the body was complete (there is nobody to answer). */
+type BodyResult = { ok: true; body: Buffer } | { ok: false; status: number; error: string };
+
+/** Reads the body up to `limit` bytes, before and after gunzip; stops reading at the first byte over. */
+function readBody(req: IncomingMessage, gzip: boolean, limit: number): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let raw = 0;
+    let size = 0;
+    let settled = false;
+    const gunzip = gzip ? createGunzip() : undefined;
+    const tooLarge = (what: string): BodyResult => ({ ok: false, status: 413, error: `${what} is larger than the limit of ${limit} bytes (maxBodyBytes)` });
+    const finish = (result: BodyResult) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onRaw);
+      if (gunzip) {
+        req.unpipe(gunzip);
+        gunzip.off('data', onData);
+        gunzip.on('error', () => undefined);
+        gunzip.destroy();
+      } else {
+        req.off('data', onData);
+      }
+      if (!result.ok) req.pause(); // stop reading
+      resolve(result);
+    };
+    const onRaw = (chunk: Buffer) => {
+      raw += chunk.length;
+      if (raw > limit) finish(tooLarge('the request body'));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) return finish(tooLarge(gzip ? 'the decompressed request body' : 'the request body'));
+      chunks.push(chunk);
+    };
+    req.on('data', onRaw);
+    req.on('error', () => finish({ ok: false, status: 0, error: 'the client went away' }));
+    req.on('close', () => {
+      if (!req.complete) finish({ ok: false, status: 0, error: 'the client went away' });
+    });
+    if (gunzip) {
+      gunzip.on('data', onData);
+      gunzip.on('end', () => finish({ ok: true, body: Buffer.concat(chunks) }));
+      gunzip.on('error', (err) => finish({ ok: false, status: 400, error: `the gzip body could not be decompressed: ${err.message}` }));
+      req.pipe(gunzip);
+    } else {
+      req.on('data', onData);
+      req.on('end', () => finish({ ok: true, body: Buffer.concat(chunks) }));
+    }
+  });
+}
+
+// ── The receiver ──────────────────────────────────────────────────────────
+export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
+  const { config, env, onSignals } = opts;
+  const now = opts.now ?? Date.now;
+  const counters: OtlpReceiverStats = { requests: 0, rejected: 0, points: 0 };
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    if (res.headersSent || res.writableEnded || res.destroyed) return;
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+    res.end(text);
+  };
+  const reject = (res: ServerResponse, status: number, error: string, headers: Record<string, string> = {}) => {
+    counters.rejected++;
+    send(res, status, { error }, headers);
+  };
+
+  /** Undefined when allowed, else the reason for a 401. */
+  const unauthorized = (req: IncomingMessage): string | undefined => {
+    if (!config.tokenEnv) return undefined;
+    const expected = env[config.tokenEnv];
+    if (!expected) return `ingest is closed: it needs a bearer token, and ${config.tokenEnv} is not set on the evaluator`;
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+    if (bearer === undefined) return 'ingest needs a bearer token (Authorization: Bearer <token>)';
+    return tokenMatches(bearer, expected) ? undefined : 'the bearer token is not valid';
+  };
+
+  const ingest = (res: ServerResponse, request: ExportRequest, receivedAt: number) => {
+    const signals: Signal[] = [];
+    let points = 0;
+    const skipped = { noService: 0, noValue: 0 };
+    for (const rm of request.resourceMetrics ?? []) {
+      const resource = flatten(rm.resource?.attributes);
+      const service = resource[ATTR_SERVICE_NAME];
+      const environment = resource[ATTR_DEPLOYMENT_ENVIRONMENT_NAME];
+      const from = service ? { service, instance: resource[ATTR_SERVICE_INSTANCE_ID] ?? '', ...(environment ? { environment } : {}) } : undefined;
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const m of sm.metrics ?? []) {
+          for (const dp of [...(m.gauge?.dataPoints ?? []), ...(m.sum?.dataPoints ?? [])]) {
+            points++;
+            if (!isSignalMetric(m.name)) continue;
+            if (((dp.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) continue;
+            if (!from) {
+              skipped.noService++;
+              continue;
+            }
+            const raw = dp.asDouble ?? dp.asInt;
+            const value = raw === undefined ? NaN : Number(raw);
+            if (!Number.isFinite(value)) {
+              skipped.noValue++;
+              continue;
+            }
+            const signal = toSignal(m.name, value, flatten(dp.attributes), from, nanosToMs(dp.timeUnixNano) ?? receivedAt);
+            if (signal) signals.push(signal);
+          }
+        }
+      }
+    }
+    if (signals.length > 0) {
+      try {
+        onSignals(signals, receivedAt);
+      } catch (err) {
+        return reject(res, 500, `the signals could not be stored: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    counters.points += points;
+    counters.lastReceivedAt = receivedAt;
+    const rejected = skipped.noService + skipped.noValue;
+    if (rejected === 0) return send(res, 200, {});
+    const reasons = [
+      skipped.noService ? `${skipped.noService} without ${ATTR_SERVICE_NAME} in their resource` : '',
+      skipped.noValue ? `${skipped.noValue} without a finite asDouble or asInt` : '',
+    ].filter(Boolean);
+    send(res, 200, { partialSuccess: { rejectedDataPoints: String(rejected), errorMessage: `skipped data points of Vigil metrics: ${reasons.join(', ')}` } });
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    counters.requests++;
+    try {
+      if (req.method !== 'POST') return reject(res, 405, `the OTLP receiver answers POST only, not ${req.method}`, { allow: 'POST' });
+      const denied = unauthorized(req);
+      if (denied) return reject(res, 401, denied, { 'www-authenticate': 'Bearer' });
+      const type = mediaType(req.headers['content-type']);
+      if (PROTOBUF_TYPES.has(type)) return reject(res, 415, PROTOBUF_REFUSAL);
+      if (type !== 'application/json') {
+        return reject(res, 415, `expected Content-Type: application/json (OTLP/HTTP JSON), got ${type ? JSON.stringify(type) : 'none'}`);
+      }
+      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const gzip = GZIP.has(encoding);
+      if (!gzip && encoding !== 'identity') return reject(res, 415, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send gzip or none`);
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > config.maxBodyBytes) {
+        return reject(res, 413, `the request body (${declared} bytes) is larger than the limit of ${config.maxBodyBytes} bytes (maxBodyBytes)`, { connection: 'close' });
+      }
+      readBody(req, gzip, config.maxBodyBytes)
+        .then((body) => {
+          if (!body.ok) {
+            if (body.status === 0) counters.rejected++; // the client went away: nobody to answer
+            // Whatever is left of the body stays unread: the connection closes after the answer.
+            else reject(res, body.status, body.error, req.complete ? {} : { connection: 'close' });
+            return;
+          }
+          const receivedAt = now();
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(body.body.toString('utf8'));
+          } catch (err) {
+            return reject(res, 400, `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          const shape = ExportMetricsServiceRequest.safeParse(parsed);
+          if (!shape.success) return reject(res, 400, `expected an OTLP ExportMetricsServiceRequest in JSON: ${formatIssues(shape.error)}`);
+          ingest(res, shape.data, receivedAt);
+        })
+        .catch((err: unknown) => reject(res, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`));
+    } catch (err) {
+      reject(res, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  return { handler, stats: () => ({ ...counters }) };
+}
