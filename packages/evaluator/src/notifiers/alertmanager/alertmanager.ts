@@ -1,0 +1,211 @@
+/**
+ * Alertmanager, API v2: alerts are POSTed to `/api/v2/alerts` of every URL of the
+ * cluster (Alertmanager replicas gossip silences and notification logs, not
+ * alerts, so each must hear every alert). Each URL has its own queue: one replica
+ * down never delays another, and an alert counts as sent to a URL only after a 2xx.
+ *
+ * Alertmanager resolves an alert posted without `endsAt` once it has not heard of
+ * it for `resolve_timeout` (5 m by default). So the alerts firing now are posted
+ * again every `resend` (60 s by default) — a still-failing alert never
+ * auto-resolves, and an Alertmanager that restarted without its state learns
+ * them again — and a resolved one is posted once with its `endsAt`. Every post
+ * carries the alert's original `startsAt`: a delivery delayed by an outage is the
+ * same incident, not a new one.
+ */
+import got from 'got';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { AlertmanagerNotifier } from '../../config/schema.js';
+import { DeliveryQueue, PermanentError, requestFailure, type SetTimer } from '../queue.js';
+import type { AlertNotification, Notifier, NotifierHealth } from '../types.js';
+
+export type AlertmanagerConfig = z.output<typeof AlertmanagerNotifier>;
+
+export interface AlertmanagerDeps {
+  logger: Logger;
+  /** Milliseconds since the epoch; `endsAt` of a resolved alert that came without one. */
+  now?: () => number;
+  /** Tests: the queues' back-off jitter. */
+  random?: () => number;
+  /** Tests: the queues' back-off timer. */
+  setTimer?: SetTimer;
+}
+
+/** The body Alertmanager's `POST /api/v2/alerts` takes, one element per alert. */
+export interface PostableAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt?: string;
+  generatorURL?: string;
+}
+
+interface QueuedAlert {
+  /** The evaluator's alert id, for logs. */
+  id: string;
+  /** Alertmanager's identity of the alert: its label set. Coalescing is per label set. */
+  key: string;
+  body: PostableAlert;
+}
+
+interface Target {
+  /** The URL without credentials, for logs and health. */
+  display: string;
+  endpoint: string;
+  queue: DeliveryQueue<QueuedAlert>;
+}
+
+/** Alertmanager identifies an alert by its label set; the same set, whatever the key order, is one alert. */
+function labelKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** `scheme://host[:port]/path` without `user:password@`. */
+export function displayUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+function iso(d: Date | undefined, fallback: number): string {
+  return d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : new Date(fallback).toISOString();
+}
+
+export function createAlertmanagerNotifier(name: string, config: AlertmanagerConfig, deps: AlertmanagerDeps): Notifier {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger.child({ notifier: name, type: 'alertmanager' });
+  /** Firing alerts by evaluator id: what the resend timer posts again. */
+  const active = new Map<string, QueuedAlert>();
+  let stopped = false;
+
+  const targets: Target[] = config.urls.map((url) => {
+    const display = displayUrl(url);
+    const endpoint = `${url.replace(/\/+$/, '')}/api/v2/alerts`;
+    const queue = new DeliveryQueue<QueuedAlert>({
+      deliver: (a, signal) => post(endpoint, a.body, signal),
+      retry: config.retry,
+      logger: logger.child({ target: display }),
+      keyOf: (a) => a.key,
+      describe: (a) => `${a.id} (${a.body.endsAt ? 'resolved' : 'firing'})`,
+      now,
+      ...(deps.random && { random: deps.random }),
+      ...(deps.setTimer && { setTimer: deps.setTimer }),
+    });
+    return { display, endpoint, queue };
+  });
+
+  async function post(endpoint: string, body: PostableAlert, signal: AbortSignal): Promise<void> {
+    let res;
+    try {
+      res = await got.post(endpoint, {
+        json: [body],
+        throwHttpErrors: false,
+        // The queue retries, with back-off and without blocking the other URLs.
+        retry: { limit: 0 },
+        followRedirect: false,
+        timeout: { request: config.timeout },
+        signal,
+      });
+    } catch (err) {
+      throw new Error(requestFailure(err));
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return;
+    // Alertmanager explains a refusal in the body ("start time must be before end time").
+    const detail = `HTTP ${res.statusCode}${res.body ? `: ${String(res.body).trim().slice(0, 200)}` : ''}`;
+    // 400/422: this alert is invalid and always will be; retrying would block every later alert.
+    if (res.statusCode === 400 || res.statusCode === 422) throw new PermanentError(detail);
+    throw new Error(detail);
+  }
+
+  function enqueue(a: QueuedAlert): void {
+    for (const t of targets) t.queue.push(a);
+  }
+
+  function toQueued(n: AlertNotification, endsAt?: string): QueuedAlert {
+    const body: PostableAlert = {
+      labels: { ...n.labels },
+      annotations: { ...n.annotations },
+      startsAt: iso(n.startsAt, now()),
+      ...(endsAt !== undefined && { endsAt }),
+      ...(n.generatorURL && { generatorURL: n.generatorURL }),
+    };
+    return { id: n.id, key: labelKey(body.labels), body };
+  }
+
+  /** Alertmanager refuses an `endsAt` before `startsAt` (400). */
+  function endOf(startsAt: string, endsAt: Date | undefined): string {
+    const end = iso(endsAt, now());
+    return Date.parse(end) < Date.parse(startsAt) ? startsAt : end;
+  }
+
+  /** The same alert under an old label set (e.g. its escalation label changed): resolve it now, or Alertmanager keeps it firing until resolve_timeout. */
+  function resolveStale(prev: QueuedAlert | undefined, key: string): void {
+    if (!prev || prev.key === key) return;
+    enqueue({ ...prev, body: { ...prev.body, endsAt: endOf(prev.body.startsAt, new Date(now())) } });
+  }
+
+  const resendTimer = setInterval(() => {
+    if (active.size === 0) return;
+    logger.debug({ alerts: active.size }, 'resending firing alerts');
+    for (const a of active.values()) enqueue(a);
+  }, Math.max(config.resend, 1));
+  resendTimer.unref();
+
+  return {
+    name,
+    type: 'alertmanager',
+
+    notify(n) {
+      if (stopped) {
+        logger.warn({ alert: n.id }, 'notification after stop: not delivered');
+        return;
+      }
+      const prev = active.get(n.id);
+      if (n.status === 'firing') {
+        // Never an endsAt while firing: the resend keeps it alive, and an evaluator that dies
+        // lets it resolve after resolve_timeout instead of firing forever.
+        const a = toQueued(n);
+        resolveStale(prev, a.key);
+        active.set(n.id, a);
+        enqueue(a);
+      } else {
+        active.delete(n.id);
+        const a = toQueued(n);
+        a.body.endsAt = endOf(a.body.startsAt, n.endsAt);
+        enqueue(a);
+        resolveStale(prev, a.key);
+      }
+    },
+
+    async flush(timeoutMs) {
+      await Promise.all(targets.map((t) => t.queue.flush(timeoutMs)));
+    },
+
+    health(): NotifierHealth {
+      const h: NotifierHealth = { name, type: 'alertmanager', queued: 0, sent: 0, failed: 0 };
+      const failing: string[] = [];
+      let latest: { at: Date; text: string } | undefined;
+      for (const t of targets) {
+        const s = t.queue.stats();
+        h.queued += s.queued;
+        h.sent += s.sent;
+        h.failed += s.failed;
+        if (s.lastSuccessAt && (!h.lastSuccessAt || s.lastSuccessAt > h.lastSuccessAt)) h.lastSuccessAt = s.lastSuccessAt;
+        if (s.lastError === undefined) continue;
+        const text = `${t.display}: ${s.lastError}`;
+        if (s.failing) failing.push(text);
+        if (!latest || s.lastErrorAt! > latest.at) latest = { at: s.lastErrorAt!, text };
+      }
+      // With a cluster, which replica fails is the useful part: every URL failing now, else
+      // the most recent error of any.
+      if (failing.length) h.lastError = failing.join('; ');
+      else if (latest) h.lastError = latest.text;
+      return h;
+    },
+
+    async stop() {
+      stopped = true;
+      clearInterval(resendTimer);
+      await Promise.all(targets.map((t) => t.queue.stop()));
+    },
+  };
+}
