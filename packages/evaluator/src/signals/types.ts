@@ -4,7 +4,7 @@
  * the store keeps the latest per key; rules and policies read the failing ones.
  */
 
-/** What kind of fact: which Vigil metric it comes from (see `fromMetric`). */
+/** What kind of fact: which Vigil metric it comes from (see `toSignal` in sources/mapping.ts). */
 export type SignalKind =
   | 'import' // vigil.router.import: a router failed to import
   | 'route' // vigil.route.registered (critical) or a drift check: a critical route is missing
