@@ -1,0 +1,175 @@
+/**
+ * The evaluator in-process: signals in, status API and its own telemetry out,
+ * config errors and the CLI.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { pino } from 'pino';
+import { ConfigError } from '@vigil/sdk';
+import { loadConfig } from '../src/config/load.js';
+import { EvaluatorConfig, type EvaluatorConfigInput } from '../src/config/schema.js';
+import { Evaluator } from '../src/evaluator.js';
+import type { Signal } from '../src/signals/types.js';
+
+const base: EvaluatorConfigInput = {
+  server: { host: '127.0.0.1', port: 0 },
+  source: { type: 'otlp' },
+  rules: [{ name: 'auth', match: { component: 'authentication' }, impact: { level: 'high', priority: 'P1', revenue: { amount: 1000, currency: 'EUR' }, customers: 'everyone' } }],
+  policies: {
+    critical: { channels: ['pager'] },
+    high: { channels: ['chat'] },
+    medium: { channels: ['chat'] },
+    low: { channels: ['mail'] },
+  },
+  notifiers: { console: { type: 'console' } },
+};
+
+const signal = (over: Partial<Signal> = {}): Signal => ({ kind: 'import', service: 'api', instance: 'i-1', component: 'authentication', subject: 'auth', failing: true, labels: { 'error.type': 'ERR_MODULE_NOT_FOUND' }, observedAt: Date.now(), ...over });
+
+describe('evaluator', () => {
+  it('serves its status: services, components, impact, active alerts with escalation, notifiers', async () => {
+    const ev = new Evaluator(EvaluatorConfig.parse(base), { logger: pino({ level: 'silent' }) });
+    const { url } = await ev.start();
+    try {
+      expect((await fetch(`${url}/ready`)).status).to.equal(200);
+      ev.store.ingest([signal(), signal({ kind: 'route', subject: 'POST /login' })], Date.now());
+      ev.evaluate();
+      const status = (await (await fetch(`${url}/api/v1/status`)).json()) as ReturnType<Evaluator['status']>;
+      expect(status.source.type).to.equal('otlp');
+      expect(status.services[0]!.service).to.equal('api');
+      expect(status.alerts).to.have.length(1);
+      expect(status.alerts[0]).to.deep.include({ service: 'api', component: 'authentication', state: 'firing', escalationLevel: 0, rule: 'auth' });
+      expect(status.alerts[0]!.impact).to.deep.include({ level: 'high', priority: 'P1', customers: 'everyone' });
+      expect(status.alerts[0]!.signals.map((s) => `${s.kind} ${s.subject}`)).to.deep.equal(['import auth', 'route POST /login']);
+      expect(status.history.map((h) => h.status)).to.deep.equal(['firing']);
+      expect(status.notifiers[0]).to.deep.include({ name: 'console', type: 'console' });
+      expect((await fetch(`${url}/api/v1/status`, { method: 'POST' })).status).to.equal(405);
+      expect((await fetch(`${url}/nope`)).status).to.equal(404);
+    } finally {
+      await ev.stop();
+    }
+  });
+
+  it('exports its own telemetry: impact level, revenue at risk, notifications, evaluation time, up', async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })] });
+    const ev = new Evaluator(EvaluatorConfig.parse(base), { logger: pino({ level: 'silent' }), meter: provider.getMeter('test') });
+    ev.store.ingest([signal()], Date.now());
+    ev.evaluate();
+    await ev.notifiers[0]!.flush(1000);
+    await provider.forceFlush();
+    const points = new Map<string, Array<{ value: unknown; attributes: Record<string, unknown> }>>();
+    for (const rm of exporter.getMetrics()) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) points.set(m.descriptor.name, m.dataPoints as never);
+    expect(points.get('vigil.impact.level')).to.deep.equal([{ ...points.get('vigil.impact.level')![0], value: 3, attributes: { 'vigil.service': 'api', 'vigil.component': 'authentication', 'vigil.rule': 'auth' } }]);
+    expect(points.get('vigil.impact.revenue_at_risk')![0]).to.deep.include({ value: 1000, attributes: { 'vigil.service': 'api', 'vigil.component': 'authentication', 'vigil.rule': 'auth', 'vigil.currency': 'EUR' } });
+    expect(points.get('vigil.notifications.sent')![0]).to.deep.include({ value: 1, attributes: { 'vigil.notifier': 'console' } });
+    expect(points.get('vigil.evaluator.up')![0]!.value).to.equal(1);
+    expect((points.get('vigil.evaluation.duration')![0]!.value as { count: number }).count).to.equal(1);
+    await ev.stop();
+    await provider.shutdown();
+  });
+});
+
+describe('evaluator config errors', () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'vigil-evaluator-'))));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const write = async (name: string, text: string) => {
+    const file = path.join(dir, name);
+    await writeFile(file, text);
+    return file;
+  };
+  const good = `source: { type: otlp }
+rules:
+  - name: auth
+    match: { component: authentication }
+    impact: { level: critical, priority: P0, context: AUTH }
+contexts:
+  AUTH: { channels: [pager] }
+policies:
+  critical: { channels: [pager], escalation: [{ after: 2m }] }
+  high: { channels: [chat] }
+  medium: { channels: [chat] }
+  low: { channels: [mail] }
+notifiers:
+  am: { type: alertmanager, urls: [http://127.0.0.1:9093] }
+`;
+
+  // One row per mistake: the path the error must name and words it must say.
+  const table: Array<[string, string, string, RegExp]> = [
+    ['level typo', good.replace('level: critical', 'level: urgent'), 'rules.0.impact.level', /expected one of "critical"\|"high"\|"medium"\|"low"/],
+    ['bad duration', good.replace('after: 2m', 'after: 2 minutes'), 'policies.critical.escalation.0.after', /expected a duration/],
+    ['unknown context', good.replace('context: AUTH', 'context: NOPE'), 'rules.0.impact.context', /no context "NOPE" in "contexts"/],
+    ['unknown key', good.replace('source: { type: otlp }', 'source: { type: otlp, port: 1 }'), 'source', /unknown key\(s\) "port"/],
+    ['unknown source', good.replace('type: otlp', 'type: kafka'), 'source.type', /Expected 'otlp' \| 'prometheus'/],
+    ['missing policy', good.replace('  low: { channels: [mail] }\n', ''), 'policies.low', /expected object/],
+    ['no notifiers', good.slice(0, good.indexOf('notifiers:')) + 'notifiers: {}\n', 'notifiers', /at least one notifier/],
+    ['bad url', good.replace('http://127.0.0.1:9093', 'not a url'), 'notifiers.am.urls.0', /URL/i],
+    ['duplicate rule', good.replace('rules:\n', 'rules:\n  - name: auth\n    impact: { level: low, priority: P3 }\n'), 'rules.1.name', /used twice/],
+  ];
+  for (const [name, text, where, words] of table) {
+    it(`${name}: names the file, the path and the expectation`, async () => {
+      const file = await write(`${name.replace(/\s/g, '-')}.yaml`, text);
+      const err = await loadConfig(file).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(ConfigError);
+      const issue = (err as ConfigError).issues.find((i) => i.path === where);
+      expect(issue, (err as Error).message).to.exist;
+      expect(issue!.message).to.match(words);
+      expect((err as Error).message).to.contain(`Invalid evaluator config ${file}`);
+    });
+  }
+
+  it('the example config is valid', async () => {
+    const config = await loadConfig(fileURLToPath(new URL('../../../examples/marketedge-api/evaluator.yaml', import.meta.url)));
+    expect(config.rules.map((r) => r.name)).to.deep.equal(['telemetry-silent', 'authentication-failure', 'zebra-admin-access', 'user-management', 'data-access']);
+  });
+
+  describe('vigil-evaluator CLI', function () {
+    this.timeout(30_000);
+    const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+    const TSX = import.meta.resolve('tsx');
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['--import', TSX, CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr })),
+      );
+
+    it('--check: 0 for a valid config, 2 with the error for a bad one', async () => {
+      const ok = await run(['--config', await write('ok.yaml', good), '--check']);
+      expect(ok.code, ok.stderr).to.equal(0);
+      expect(ok.stdout).to.match(/valid \(1 rules, 1 notifiers, source otlp\)/);
+      const bad = await run(['--config', await write('bad.yaml', good.replace('level: critical', 'level: urgent')), '--check']);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.match(/bad\.yaml:5:\d+ rules\.0\.impact\.level/);
+      expect((await run(['--config', path.join(dir, 'missing.yaml')])).stderr).to.contain('ENOENT');
+      expect((await run(['--bogus'])).code).to.equal(2);
+    });
+
+    it('runs until SIGTERM, answering on its port, then exits 0', async () => {
+      const { spawn } = await import('node:child_process');
+      const file = await write('run.yaml', good.replace('notifiers:\n  am: { type: alertmanager, urls: [http://127.0.0.1:9093] }', 'notifiers:\n  console: { type: console }'));
+      const child = spawn(process.execPath, ['--import', TSX, CLI, '--config', file, '--port', '0'], { env: { ...process.env, OTEL_SDK_DISABLED: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const url = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no listening line:\n${out}`)), 15_000);
+        child.stdout.on('data', () => {
+          const m = /listening on (http:\/\/[^" ]+)/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+      });
+      expect((await fetch(`${url}/health`)).status).to.equal(200);
+      child.kill('SIGTERM');
+      expect(await exited).to.equal(0);
+    });
+  });
+});
