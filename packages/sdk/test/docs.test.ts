@@ -1,9 +1,10 @@
 /**
  * Keeps the docs true to the code: every telemetry name of semconv.ts is in
- * docs/telemetry.md (with its Prometheus name), the two tables of emitted
- * metrics list exactly what the startup instruments and the runtime monitor
- * create, and every manifest field of the zod schema has its row (and its
- * default) in docs/sdk.md — no more, no fewer.
+ * docs/telemetry.md (with its Prometheus name), the three tables of emitted
+ * metrics list exactly what the startup instruments, the runtime monitor and
+ * the evaluator (packages/evaluator) create, and every manifest field of the
+ * zod schema has its row (and its default) in docs/sdk.md — no more, no fewer.
+ * (docs/evaluator.md is checked by packages/evaluator/test/docs.test.ts.)
  */
 import { readFileSync } from 'node:fs';
 import { trace, type Meter } from '@opentelemetry/api';
@@ -31,6 +32,7 @@ import { Monitor } from '../src/monitor/monitor.js';
 import { createRequestTracker } from '../src/monitor/requests.js';
 import { registerStartupInstruments } from '../src/telemetry/instruments.js';
 import { Duration } from '../src/util/duration.js';
+import { registerInstruments as registerEvaluatorInstruments } from '../../evaluator/src/telemetry.js';
 
 const doc = (name: string) => readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
 const TELEMETRY = doc('telemetry.md');
@@ -105,6 +107,7 @@ function recordingMeter(created: Instrument[]): Meter {
     createObservableGauge: make('gauge'),
     createHistogram: make('histogram'),
     createCounter: make('counter'),
+    createObservableCounter: make('counter'),
     addBatchObservableCallback: () => undefined,
   } as unknown as Meter;
 }
@@ -136,6 +139,13 @@ function monitorInstruments(): Instrument[] {
   return created;
 }
 
+/** The instruments of the evaluator's own telemetry. */
+function evaluatorInstruments(): Instrument[] {
+  const created: Instrument[] = [];
+  registerEvaluatorInstruments(recordingMeter(created), () => [], () => []);
+  return created;
+}
+
 /** The Prometheus name of an instrument: `_seconds` for unit `s`, `_total` for a counter (vmagent's `usePrometheusNaming`). */
 function promNameOf(i: Instrument): string {
   return `${semconv.promName(i.name, i.unit === 's' ? 's' : undefined)}${i.kind === 'counter' ? '_total' : ''}`;
@@ -161,11 +171,13 @@ describe('docs/telemetry.md', () => {
 
   const startup = startupInstruments();
   const runtime = monitorInstruments();
-  const instruments = new Map([...startup, ...runtime].map((i) => [i.name, i]));
+  const evaluator = evaluatorInstruments();
+  const instruments = new Map([...startup, ...runtime, ...evaluator].map((i) => [i.name, i]));
 
   it('finds the instruments to check', () => {
     expect(startup).to.have.length.greaterThan(5);
     expect(runtime).to.have.length.greaterThan(5);
+    expect(evaluator).to.have.length.greaterThan(5);
   });
 
   for (const [constant, value] of names.filter(([k]) => k.startsWith('METRIC_'))) {
@@ -189,6 +201,7 @@ describe('docs/telemetry.md', () => {
   const emitted: Array<[string, Instrument[]]> = [
     ['### Startup validation', startup],
     ['### Runtime monitor', runtime],
+    ['### Evaluator', evaluator],
   ];
   for (const [heading, created] of emitted) {
     const what = heading.replace(/^#+ /, '');
