@@ -49,7 +49,14 @@ async function main(): Promise<number> {
     process.stdout.write(`${values.config}: valid (${config.rules.length} rules, ${Object.keys(config.notifiers).length} notifiers, source ${config.source.type})\n`);
     return 0;
   }
-  if (values.port !== undefined) config.server.port = Number(values.port);
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`--port: expected a port number from 0 to 65535, got "${values.port}"\n`);
+      return 2;
+    }
+    config.server.port = port;
+  }
   const logger = createLogger(process.env).child({ module: 'vigil-evaluator' });
   const telemetry = await startTelemetry({
     resource: { [ATTR_SERVICE_NAME]: 'vigil-evaluator', [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },

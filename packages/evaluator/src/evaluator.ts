@@ -68,7 +68,10 @@ export class Evaluator {
     const started = performance.now();
     const now = this.now();
     const current = new Map<string, { service: string; component: string; environment?: string; assessment: Assessment }>();
-    for (const [key, signals] of groupSignals(this.store.active(now))) {
+    // With the source down, every service would look silent: no silence pages then (the source alert covers it).
+    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
+    const active = this.store.active(now).filter((s) => !(sourceDown && s.kind === 'silent'));
+    for (const [key, signals] of groupSignals(active)) {
       const first = signals[0]!;
       current.set(key, {
         service: first.service,

@@ -29,6 +29,9 @@ const base: EvaluatorConfigInput = {
   notifiers: { console: { type: 'console' } },
 };
 
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
 const signal = (over: Partial<Signal> = {}): Signal => ({ kind: 'import', service: 'api', instance: 'i-1', component: 'authentication', subject: 'auth', failing: true, labels: { 'error.type': 'ERR_MODULE_NOT_FOUND' }, observedAt: Date.now(), ...over });
 
 describe('evaluator', () => {
@@ -75,6 +78,28 @@ describe('evaluator', () => {
   });
 });
 
+describe('evaluator with its source down', () => {
+  it('does not page "telemetry silent" for every service while Prometheus is unreachable', async () => {
+    // The same store state with a source that works (the OTLP receiver): a silence page.
+    const ev = new Evaluator(EvaluatorConfig.parse({ ...base, silentAfter: '1s', staleAfter: '1s' }), { logger: pino({ level: 'silent' }) });
+    ev.store.ingest([signal({ failing: false })], Date.now() - 10_000); // last heard of 10 s ago: silent
+    expect(ev.evaluate().map((n) => n.labels.component)).to.deep.equal(['(service)']);
+    const ev2 = new Evaluator(EvaluatorConfig.parse({ ...base, source: { type: 'prometheus', url: 'http://127.0.0.1:9', interval: '1h', timeout: '500ms' }, silentAfter: '1s', staleAfter: '1s' }), { logger: pino({ level: 'silent' }) });
+    ev2.store.ingest([signal({ failing: false })], Date.now() - 10_000);
+    const { url } = await ev2.start(); // polls once, fails: source down
+    try {
+      await new Promise((r) => setTimeout(r, 800));
+      expect(ev2.evaluate()).to.deep.equal([]);
+      const ready = await fetch(`${url}/ready`);
+      expect(ready.status).to.equal(503);
+      expect(((await ready.json()) as { output: string }).output).to.match(/^prometheus source down/);
+    } finally {
+      await ev2.stop();
+      await ev.stop();
+    }
+  });
+});
+
 describe('evaluator config errors', () => {
   let dir: string;
   before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'vigil-evaluator-'))));
@@ -111,6 +136,10 @@ notifiers:
     ['missing policy', good.replace('  low: { channels: [mail] }\n', ''), 'policies.low', /expected object/],
     ['no notifiers', good.slice(0, good.indexOf('notifiers:')) + 'notifiers: {}\n', 'notifiers', /at least one notifier/],
     ['bad url', good.replace('http://127.0.0.1:9093', 'not a url'), 'notifiers.am.urls.0', /URL/i],
+    ['bad label regex', good.replace('match: { component: authentication }', 'match: { labels: { error.type: "/[TIMEOUT/" } }'), 'rules.0.match.labels.error.type', /valid regular expression/],
+    ['unordered escalation', good.replace('escalation: [{ after: 2m }]', 'escalation: [{ after: 2m }, { after: 1m }]'), 'policies.critical.escalation.1.after', /increasing/],
+    ['retain too short', good.replace('source: { type: otlp }', 'source: { type: otlp }\nretain: 30s'), 'retain', /retain > silentAfter/],
+    ['default context unknown', good.replace('source: { type: otlp }', 'source: { type: otlp }\ndefaultImpact: { level: low, priority: P3, context: GHOST }'), 'defaultImpact.context', /no context "GHOST"/],
     ['duplicate rule', good.replace('rules:\n', 'rules:\n  - name: auth\n    impact: { level: low, priority: P3 }\n'), 'rules.1.name', /used twice/],
   ];
   for (const [name, text, where, words] of table) {
@@ -132,8 +161,6 @@ notifiers:
 
   describe('vigil-evaluator CLI', function () {
     this.timeout(30_000);
-    const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-    const TSX = import.meta.resolve('tsx');
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
         execFile(process.execPath, ['--import', TSX, CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr })),

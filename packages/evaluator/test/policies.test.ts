@@ -92,7 +92,11 @@ describe('alert policies', () => {
 
   it('low does not send a resolve when `resolve: false`', () => {
     const db = group([sig({ component: 'database', kind: 'dependency', labels: { 'error.type': 'VIGIL_TIMEOUT' }, observedAt: 0 })]);
-    expect(run([[0, db], [300_000, db], [301_000, none]])).to.deep.equal([[], ['firing:low:esc0:email-digest'], []]);
+    // It still tells Alertmanager the alert ended, quietly: the webhook and console notifiers skip it.
+    expect(run([[0, db], [300_000, db], [301_000, none]])).to.deep.equal([[], ['firing:low:esc0:email-digest'], ['resolved:low:esc0:email-digest']]);
+    let alerts = new Map<string, AlertState>();
+    for (const [t, cur] of [[0, db], [300_000, db]] as const) alerts = step(config, alerts, cur, t).alerts;
+    expect(step(config, alerts, none, 301_000).send[0]!.quiet).to.equal(true);
   });
 
   it('the notification carries impact, revenue, customers and business context', () => {

@@ -55,7 +55,21 @@ export const Match = z.strictObject({
   /** Signal kinds; any when omitted. */
   signal: z.union([z.enum(SIGNAL_KIND_NAMES), z.array(z.enum(SIGNAL_KIND_NAMES)).min(1)]).optional(),
   /** Labels the signal must carry, with a value (exact) or `/regex/`. */
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: z
+    .record(
+      z.string(),
+      z.string().refine((v) => {
+        const re = /^\/(.*)\/$/.exec(v);
+        if (!re) return true;
+        try {
+          new RegExp(re[1]!);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected a value, or a valid regular expression between slashes'),
+    )
+    .default({}),
 });
 export type Match = z.output<typeof Match>;
 
@@ -186,6 +200,17 @@ export const EvaluatorConfig = z
       }
     });
     if (c.staleAfter > c.silentAfter) ctx.addIssue({ code: 'custom', path: ['staleAfter'], message: 'expected staleAfter <= silentAfter' });
+    if (c.retain <= c.silentAfter) ctx.addIssue({ code: 'custom', path: ['retain'], message: 'expected retain > silentAfter (a silent service must be remembered long enough to page)' });
+    if (c.defaultImpact.context && !(c.defaultImpact.context in c.contexts)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultImpact', 'context'], message: `no context "${c.defaultImpact.context}" in "contexts"` });
+    }
+    const increasing = (steps: Array<{ after: number }>, path: Array<string | number>) => {
+      steps.forEach((e, i) => {
+        if (i > 0 && e.after <= steps[i - 1]!.after) ctx.addIssue({ code: 'custom', path: [...path, i, 'after'], message: 'expected escalation steps in increasing "after" order' });
+      });
+    };
+    for (const [level, p] of Object.entries(c.policies)) increasing(p.escalation, ['policies', level, 'escalation']);
+    for (const [name, context] of Object.entries(c.contexts)) increasing(context.escalation ?? [], ['contexts', name, 'escalation']);
   });
 export type EvaluatorConfig = z.output<typeof EvaluatorConfig>;
 export type EvaluatorConfigInput = z.input<typeof EvaluatorConfig>;

@@ -19,6 +19,12 @@ export interface AlertNotification {
   endsAt?: Date;
   /** A link back to the evaluator's status for this alert. */
   generatorURL?: string;
+  /**
+   * A resolve the policy does not announce (`resolve: false`): Alertmanager
+   * still learns the alert ended (its own `send_resolved` decides what people
+   * see); the webhook and console notifiers stay quiet.
+   */
+  quiet?: boolean;
 }
 
 export interface NotifierHealth {

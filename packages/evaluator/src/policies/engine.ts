@@ -162,9 +162,11 @@ export function step(
   for (const [key, prev] of previous) {
     if (current.has(key) || prev.state !== 'firing') continue;
     const view = policyFor(config, prev.assessment);
-    if (view.policy.resolve) {
-      send.push({ ...toNotification(prev, view, 'resolved', now, config.publicUrl), ...(prev.sentLabels ? { labels: prev.sentLabels } : {}) });
-    }
+    send.push({
+      ...toNotification(prev, view, 'resolved', now, config.publicUrl),
+      ...(prev.sentLabels ? { labels: prev.sentLabels } : {}),
+      ...(view.policy.resolve ? {} : { quiet: true }),
+    });
   }
   return { send, alerts };
 }

@@ -16,6 +16,14 @@ function labelMatches(expected: string, actual: string | undefined): boolean {
 }
 
 export function matches(match: Match, s: Signal): boolean {
+  try {
+    return matchesUnsafe(match, s);
+  } catch {
+    return false; // a rule that cannot be evaluated never stops the others (the schema already rejects bad regexes)
+  }
+}
+
+function matchesUnsafe(match: Match, s: Signal): boolean {
   const services = asList(match.service);
   const components = asList(match.component);
   const kinds = asList(match.signal);

@@ -26,6 +26,7 @@ export function createConsoleNotifier(name: string, deps: ConsoleDeps): Notifier
     name,
     type: 'console',
     notify(n) {
+      if (n.quiet) return; // a resolve the policy does not announce
       const level = n.status === 'resolved' ? 'info' : PAGING_SEVERITIES.has(n.labels.severity ?? '') ? 'error' : 'warn';
       const title = n.annotations.summary ?? n.labels.alertname ?? n.id;
       logger[level](

@@ -129,6 +129,7 @@ export function createWebhookNotifier(name: string, config: WebhookConfig, deps:
     name,
     type: 'webhook',
     notify(n) {
+      if (n.quiet) return; // a resolve the policy does not announce
       if (stopped) {
         logger.warn({ alert: n.id }, 'notification after stop: not delivered');
         return;
