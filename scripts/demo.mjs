@@ -1,23 +1,24 @@
 #!/usr/bin/env node
 /**
- * `npm start`: the original incident, caught — with no server to install.
+ * `npm start`: the original incident, caught and paged — with no server to
+ * install. The embedded default: the example MarketEdge API with Vigil's SDK
+ * exports OTLP/HTTP JSON straight to the evaluator's own receiver; the
+ * evaluator applies the example's impact rules and sends the page to a webhook
+ * this script serves and prints. Ctrl-C stops everything.
  *
- * Runs the MarketEdge example API with one router broken the way the incident
- * broke it (default: user_management fails to import), shows Vigil's startup
- * report, then what the running API answers: /health is still green, yet the
- * detailed health names the missing route. Ctrl-C stops it.
- *
- *   npm start                         the incident (user_management broken)
+ *   npm start                         the incident: user_management fails to import
  *   npm start -- --break auth         a fail-fast component: the API refuses to start
- *   npm start -- --healthy            nothing broken
- *   npm start -- --once               exit after the report (used by the tests)
+ *   npm start -- --healthy            nothing broken: no page
+ *   npm start -- --once               exit after the outcome (used by the tests)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const exampleDir = path.join(root, 'examples/marketedge-api');
@@ -29,25 +30,11 @@ const { values } = parseArgs({
     port: { type: 'string' },
   },
 });
-const broken = values.healthy ? '' : (values.break || process.env.VIGIL_DEMO_BREAK || 'user_management');
-const env = {
-  ...process.env,
-  VIGIL_DEMO_BREAK: broken,
-  // The embedded default needs no collector: nothing is exported.
-  OTEL_METRICS_EXPORTER: process.env.OTEL_METRICS_EXPORTER ?? 'none',
-  OTEL_TRACES_EXPORTER: process.env.OTEL_TRACES_EXPORTER ?? 'none',
-  VIGIL_LOG_LEVEL: process.env.VIGIL_LOG_LEVEL ?? 'silent',
-};
-const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-
-console.log(bold(`\n▶ MarketEdge API with ${broken ? `VIGIL_DEMO_BREAK=${broken}` : 'nothing broken'}\n`));
-console.log(bold('1. vigil preflight — the startup validation, before any traffic\n'));
-const preflight = spawnSync(process.execPath, [path.join(root, 'packages/sdk/dist/cli/vigil.js'), 'preflight', '--app', 'dist/app.js'], {
-  cwd: exampleDir,
-  env,
-  stdio: 'inherit',
-});
-console.log(`\n   exit code ${preflight.status} (0 = may start, 1 = a fail-fast component failed, 2 = bad manifest)\n`);
+const broken = values.healthy ? '' : values.break || process.env.VIGIL_DEMO_BREAK || 'user_management';
+const tty = process.stdout.isTTY;
+const bold = (s) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const red = (s) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
+const say = (s = '') => process.stdout.write(`${s}\n`);
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -56,59 +43,112 @@ const freePort = () =>
       s.close(() => resolve(port));
     });
   });
-const port = Number(values.port ?? (await freePort()));
-const base = `http://127.0.0.1:${port}`;
 
-console.log(bold(`2. the API itself, started on ${base}\n`));
-const app = spawn(process.execPath, ['dist/server.js'], { cwd: exampleDir, env: { ...env, PORT: String(port), VIGIL_LOG_LEVEL: 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
-const exited = once(app, 'exit');
+say(bold(`\n▶ MarketEdge API with ${broken ? `VIGIL_DEMO_BREAK=${broken}` : 'nothing broken'}\n`));
 
-// /ready answers 503 until startup validation is done; a fail-fast failure ends the process instead.
-const ready = async () => {
-  for (let i = 0; i < 150 && app.exitCode === null; i++) {
-    if (await fetch(`${base}/ready`).then((r) => r.ok, () => false)) return true;
-    await new Promise((r) => setTimeout(r, 100));
+// 1. The startup validation, as a deploy pipeline would run it.
+say(bold('1. vigil preflight — the startup validation, before any traffic\n'));
+const preflight = spawnSync(process.execPath, [path.join(root, 'packages/sdk/dist/cli/vigil.js'), 'preflight', '--app', 'dist/app.js'], {
+  cwd: exampleDir,
+  env: { ...process.env, VIGIL_DEMO_BREAK: broken, OTEL_SDK_DISABLED: 'true', VIGIL_LOG_LEVEL: 'silent' },
+  stdio: 'inherit',
+});
+say(`\n   exit code ${preflight.status} (0 = may start, 1 = a fail-fast component failed, 2 = bad manifest)\n`);
+
+// 2. A webhook that stands for the pager: it prints what would page.
+const pages = [];
+const hook = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    res.writeHead(204).end();
+    try {
+      const { status, alert } = JSON.parse(body);
+      pages.push({ status, alert });
+      const l = alert.labels;
+      const a = alert.annotations;
+      say(bold(status === 'firing' ? red(`   ■ PAGE (${l.severity}, ${l.priority}) → channels ${l.channels}`) : `   □ RESOLVED (${l.severity}, ${l.priority})`));
+      say(`     ${a.summary}`);
+      if (a.revenue_at_risk) say(`     revenue at risk: ${a.revenue_at_risk}`);
+      if (a.customers) say(`     customers: ${a.customers}`);
+      say(`     failing: ${(a.affected ?? '').split('\n').join('; ')}`);
+      say(`     escalation level ${l.escalation}${l.business_context ? `, business context ${l.business_context}` : ''}\n`);
+    } catch {
+      // not ours
+    }
+  });
+});
+await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+const hookUrl = `http://127.0.0.1:${hook.address().port}/page`;
+
+// 3. The evaluator, embedded: its own OTLP receiver, the example's rules.
+const { Evaluator, EvaluatorConfig } = await import(pathToFileURL(path.join(root, 'packages/evaluator/dist/index.js')).href);
+const { parse } = await import('yaml');
+const { pino } = await import('pino');
+const exampleConfig = parse(await readFile(path.join(exampleDir, 'evaluator.yaml'), 'utf8'));
+const config = EvaluatorConfig.parse({
+  ...exampleConfig,
+  server: { host: '127.0.0.1', port: Number(values.port ?? 0) },
+  source: { type: 'otlp' },
+  silentAfter: '10s',
+  staleAfter: '5s',
+  notifiers: { pager: { type: 'webhook', url: hookUrl, retry: { initial: '200ms', max: '2s' } } },
+});
+const evaluator = new Evaluator(config, { logger: pino({ level: 'silent' }) });
+const { url: evaluatorUrl } = await evaluator.start();
+
+say(bold(`2. the API, exporting to the evaluator at ${evaluatorUrl}/v1/metrics\n`));
+const appPort = await freePort();
+const app = spawn(process.execPath, ['dist/server.js'], {
+  cwd: exampleDir,
+  env: {
+    ...process.env,
+    PORT: String(appPort),
+    VIGIL_DEMO_BREAK: broken,
+    VIGIL_LOG_LEVEL: process.env.VIGIL_LOG_LEVEL ?? 'silent',
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${evaluatorUrl}/v1/metrics`,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
+    OTEL_METRIC_EXPORT_INTERVAL: '2000',
+    OTEL_TRACES_EXPORTER: 'none',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const appExited = once(app, 'exit');
+const base = `http://127.0.0.1:${appPort}`;
+let serving = false;
+for (let i = 0; i < 150 && app.exitCode === null; i++) {
+  if (await fetch(`${base}/ready`).then((r) => r.ok, () => false)) {
+    serving = true;
+    break;
   }
-  return false;
-};
-if (!(await ready())) {
+  await new Promise((r) => setTimeout(r, 100));
+}
+if (serving) {
+  for (const [method, p] of [['GET', '/health'], ['POST', '/api/v1/auth/login'], ['GET', '/api/v1/user-management']]) {
+    const res = await fetch(`${base}${p}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+    say(`   ${method.padEnd(4)} ${p.padEnd(28)} → ${res.status}`);
+  }
+  say(`   (the API answers on ${base}; /health is green whatever is missing)\n`);
+} else {
+  say(`   the API process exited with code ${app.exitCode}: Vigil refused to let it take traffic, after exporting why.\n`);
+}
+
+// 4. What the evaluator made of it.
+say(bold('3. the evaluator: business impact, and the page\n'));
+const deadline = Date.now() + (broken ? 20_000 : 6_000);
+while (Date.now() < deadline && !pages.some((p) => p.status === 'firing')) await new Promise((r) => setTimeout(r, 100));
+if (!pages.length) say(broken ? '   no page within 20 s — something is wrong' : '   no page: every declared router, route and dependency is there.\n');
+say(`   status page: ${evaluatorUrl}/   ·   status API: ${evaluatorUrl}/api/v1/status\n`);
+
+async function stop(code = 0) {
+  if (app.exitCode === null) app.kill('SIGTERM');
+  await Promise.race([appExited, new Promise((r) => setTimeout(r, 3000))]);
   if (app.exitCode === null) app.kill('SIGKILL');
-  const [code] = await exited;
-  console.log(`   the API process exited with code ${code}: Vigil refused to let it take traffic (see above).`);
-  process.exit(0);
+  await evaluator.stop(1000);
+  hook.close();
+  process.exit(code);
 }
-
-const show = async (method, p, body) => {
-  const res = await fetch(`${base}${p}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined }).catch(() => undefined);
-  if (!res) {
-    console.log(`   ${method.padEnd(4)} ${p.padEnd(34)} → no answer (the API is not running)`);
-    return undefined;
-  }
-  const text = await res.text();
-  console.log(`   ${method.padEnd(4)} ${p.padEnd(34)} → ${res.status} ${text.length > 70 ? `${text.slice(0, 67)}...` : text}`);
-  return text;
-};
-await show('GET', '/health');
-await show('GET', '/ready');
-await show('POST', '/api/v1/auth/login', {});
-await show('GET', '/api/v1/user-management');
-const detailed = await show('GET', '/health/detailed');
-if (detailed) {
-  const body = JSON.parse(detailed);
-  console.log(`\n   /health/detailed: status "${body.status}"${body.affectedEndpoints ? `, affectedEndpoints ${JSON.stringify(body.affectedEndpoints)}` : ''}`);
-  console.log(
-    body.status === 'pass'
-      ? '\n   Every declared router, route and dependency is there.'
-      : '\n   /health says pass — the load balancer sees nothing wrong — but Vigil names what is gone.',
-  );
-}
-if (values.once) {
-  app.kill('SIGTERM');
-  await exited;
-  process.exit(0);
-}
-console.log(bold(`\nThe API keeps running on ${base} — try ${base}/health/detailed. Ctrl-C stops it.`));
-const stop = () => app.kill('SIGTERM');
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
-await exited;
+if (values.once) await stop(broken && !pages.length ? 1 : 0);
+say(bold('Running. Ctrl-C stops everything.'));
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
