@@ -122,6 +122,7 @@ export class Evaluator {
         escalationLevel: a.escalationLevel,
         rule: a.assessment.rule,
         impact: a.assessment.impact,
+        ...(a.assessment.impact.context ? { contextHeadline: this.config.contexts[a.assessment.impact.context]?.headline } : {}),
         signals: a.assessment.signals.map((s) => ({ kind: s.kind, subject: s.subject, labels: s.labels })),
       })),
       notifiers: this.notifiers.map((n) => n.health()),
