@@ -91,6 +91,10 @@ describe('e2e: the evaluator status page in Chromium', function () {
     const history = page.getByRole('table', { name: /Notification history/ });
     await history.getByText('FIRING', { exact: true }).first().waitFor({ timeout: 15_000 });
 
+    // Probe latencies: the login endpoint's, from the SDK's vigil.probe.duration histogram.
+    const login = endpoints.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '/api/v1/auth/login', exact: true }) });
+    await login.getByText(/^\d+(\.\d+)? ms$/).waitFor({ timeout: 30_000 });
+
     await page.screenshot({ path: path.join(RESULTS, 'status-page-broken.png'), fullPage: true });
     onlyLocal(requests);
     expect(requests.filter((u) => u.endsWith('/api/v1/status')).length).to.be.greaterThan(0);

@@ -15,7 +15,7 @@ import type { AlertNotification, Notifier } from './notifiers/types.js';
 import { step, type AlertState } from './policies/engine.js';
 import { assess, groupSignals, type Assessment } from './rules/impact.js';
 import type { Signal } from './signals/types.js';
-import { createOtlpReceiver } from './sources/otlp.js';
+import { createOtlpReceiver, type ProbeLatencyPoint } from './sources/otlp.js';
 import { createPrometheusSource } from './sources/prometheus.js';
 import { SignalStore } from './state/store.js';
 import { registerInstruments, type EvaluatorInstruments } from './telemetry.js';
@@ -47,6 +47,8 @@ export class Evaluator {
   private timer: NodeJS.Timeout | undefined;
   private server: http.Server | undefined;
   private evaluations = 0;
+  /** Probe latency per service and endpoint: the mean over the latest export interval (from cumulative histograms). */
+  private readonly latencies = new Map<string, Map<string, { method: string; route: string; component: string; count: number; sum: number; recentMs?: number }>>();
   private readonly now: () => number;
 
   constructor(
@@ -58,9 +60,24 @@ export class Evaluator {
     this.store = new SignalStore({ silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain }, this.now);
     this.notifiers = createNotifiers(config.notifiers, { logger: deps.logger, env, now: this.now });
     const onSignals = (signals: Signal[], receivedAt: number) => this.store.ingest(signals, receivedAt);
-    if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, now: this.now });
+    const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);
+    if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, now: this.now });
     else this.prometheus = createPrometheusSource({ config: config.source, onSignals, now: this.now, logger: deps.logger.child({ module: 'prometheus-source' }) });
     if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers);
+  }
+
+  private recordLatency(points: ProbeLatencyPoint[]): void {
+    for (const p of points) {
+      const perService = this.latencies.get(p.service) ?? new Map();
+      this.latencies.set(p.service, perService);
+      const key = `${p.instance} ${p.method} ${p.route}`;
+      const prev = perService.get(key);
+      // Cumulative: the mean of the new observations since the previous export.
+      const newCount = p.count - (prev && p.count >= prev.count ? prev.count : 0);
+      const newSum = p.sumSeconds - (prev && p.count >= prev.count ? prev.sum : 0);
+      const recentMs = newCount > 0 ? (newSum / newCount) * 1000 : prev?.recentMs;
+      perService.set(key, { method: p.method, route: p.route, component: p.component, count: p.count, sum: p.sumSeconds, ...(recentMs !== undefined ? { recentMs } : {}) });
+    }
   }
 
   /** One evaluation: current failing signals → impact per component → policy step → notifications. */
@@ -111,7 +128,10 @@ export class Evaluator {
     const now = this.now();
     return {
       source: this.prometheus ? { type: 'prometheus', ...this.prometheus.health() } : { type: 'otlp', ...this.receiver!.stats() },
-      services: this.store.services(now),
+      services: this.store.services(now).map((svc) => ({
+        ...svc,
+        latencies: [...(this.latencies.get(svc.service)?.values() ?? [])].map((l) => ({ method: l.method, route: l.route, component: l.component, probes: l.count, ...(l.recentMs !== undefined ? { recentMs: Math.round(l.recentMs * 10) / 10 } : {}) })),
+      })),
       alerts: [...this.alerts.values()].map((a) => ({
         key: a.key,
         service: a.service,

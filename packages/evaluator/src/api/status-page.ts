@@ -17,7 +17,9 @@ header h1 { margin: 0; font-size: 1.5rem; }
 main { padding: 8px 24px 32px; max-width: 1500px; }
 h2 { font-size: 1.3rem; margin: 24px 0 8px; border-bottom: 2px solid #1d2733; padding-bottom: 4px; }
 h3 { font-size: 1.1rem; margin: 16px 0 6px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; align-items: start; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 720px), 1fr)); gap: 16px; align-items: start; }
+.grid > * { min-width: 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: 0 0 12px; }
 caption { text-align: left; font-weight: 600; padding: 6px 0; font-size: 1rem; }
 th, td { border: 1px solid #c9ced6; padding: 4px 8px; text-align: left; vertical-align: top; }
@@ -78,7 +80,8 @@ const SCRIPT = `
       });
       body.appendChild(tr);
     });
-    return el('table', null, el('caption', null, caption), el('thead', null, head), body);
+    // Wrapped so that a wide table scrolls inside its column instead of covering the next one.
+    return el('div', { 'class': 'scroll' }, el('table', null, el('caption', null, caption), el('thead', null, head), body));
   }
   function num(v) { return { num: true, v: v }; }
 
@@ -117,14 +120,17 @@ const SCRIPT = `
         var e = eps[s.subject] || (eps[s.subject] = { subject: s.subject, component: s.component });
         if (s.kind === 'route') e.route = s; else e.probe = s;
       });
-      grid.appendChild(table('Endpoint availability', ['Route', 'Method', 'Component', 'Registered', 'Probe'],
+      var lat = {};
+      (svc.latencies || []).forEach(function (l) { if (l.recentMs !== undefined) lat[l.method + ' ' + l.route] = l.recentMs; });
+      grid.appendChild(table('Endpoint availability', ['Route', 'Method', 'Component', 'Registered', 'Probe', 'Probe latency'],
         Object.keys(eps).sort().map(function (k) {
           var e = eps[k]; var sp = k.indexOf(' ');
           var method = e.route ? e.route.labels['http.request.method'] : k.slice(0, sp);
           var route = e.route ? e.route.labels['http.route'] : k.slice(sp + 1);
           return [el('code', null, route), method, e.component,
             e.route ? status(e.route.failing ? 'NO' : 'YES') : '',
-            e.probe ? status(e.probe.failing ? 'FAIL' : 'PASS') : 'not probed'];
+            e.probe ? status(e.probe.failing ? 'FAIL' : 'PASS') : 'not probed',
+            lat[method + ' ' + route] !== undefined ? lat[method + ' ' + route] + ' ms' : '—'];
         }), 'No route reported.'));
       grid.appendChild(table('Dependency health', ['Dependency', 'Component', 'Status', 'Policy'],
         sigs.filter(function (s) { return s.kind === 'dependency' && s.subject.indexOf('dependency:') === 0; }).map(function (s) {

@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from '@vigil/sdk/semconv';
+import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_VIGIL_COMPONENT, METRIC_PROBE_DURATION } from '@vigil/sdk/semconv';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
 import { isSignalMetric, toSignal } from './mapping.js';
@@ -23,6 +23,8 @@ export interface OtlpReceiverOptions {
   env: NodeJS.ProcessEnv;
   /** Called once per accepted request that produced signals, with the time it was received. */
   onSignals: (signals: Signal[], receivedAt: number) => void;
+  /** Probe latency histograms (`vigil.probe.duration`): cumulative count and sum (seconds) per endpoint. */
+  onProbeLatency?: (points: ProbeLatencyPoint[]) => void;
   now?: () => number;
 }
 
@@ -35,6 +37,16 @@ export interface OtlpReceiverStats {
   points: number;
   /** When the last request was accepted. */
   lastReceivedAt?: number;
+}
+
+export interface ProbeLatencyPoint {
+  service: string;
+  instance: string;
+  method: string;
+  route: string;
+  component: string;
+  count: number;
+  sumSeconds: number;
 }
 
 export interface OtlpReceiver {
@@ -68,7 +80,13 @@ const NumberDataPoint = z.looseObject({
   flags: z.number().int().nonnegative().optional(),
 });
 const NumberData = z.looseObject({ dataPoints: z.array(NumberDataPoint).optional() });
-const Metric = z.looseObject({ name: z.string(), gauge: NumberData.optional(), sum: NumberData.optional() });
+const HistogramDataPoint = z.looseObject({ attributes: Attributes, timeUnixNano: UInt64.optional(), count: UInt64.optional(), sum: Double.optional() });
+const Metric = z.looseObject({
+  name: z.string(),
+  gauge: NumberData.optional(),
+  sum: NumberData.optional(),
+  histogram: z.looseObject({ dataPoints: z.array(HistogramDataPoint).optional() }).optional(),
+});
 export const ExportMetricsServiceRequest = z.looseObject({
   resourceMetrics: z
     .array(
@@ -175,7 +193,7 @@ function readBody(req: IncomingMessage, gzip: boolean, limit: number): Promise<B
 
 // ── The receiver ──────────────────────────────────────────────────────────
 export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
-  const { config, env, onSignals } = opts;
+  const { config, env, onSignals, onProbeLatency } = opts;
   const now = opts.now ?? Date.now;
   const counters: OtlpReceiverStats = { requests: 0, rejected: 0, points: 0 };
 
@@ -202,6 +220,7 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
 
   const ingest = (res: ServerResponse, request: ExportRequest, receivedAt: number) => {
     const signals: Signal[] = [];
+    const latencies: ProbeLatencyPoint[] = [];
     let points = 0;
     const skipped = { noService: 0, noValue: 0 };
     for (const rm of request.resourceMetrics ?? []) {
@@ -211,6 +230,15 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
       const from = service ? { service, instance: resource[ATTR_SERVICE_INSTANCE_ID] ?? '', ...(environment ? { environment } : {}) } : undefined;
       for (const sm of rm.scopeMetrics ?? []) {
         for (const m of sm.metrics ?? []) {
+          if (m.name === METRIC_PROBE_DURATION && from && onProbeLatency) {
+            for (const dp of m.histogram?.dataPoints ?? []) {
+              const a = flatten(dp.attributes);
+              const count = Number(dp.count ?? 0);
+              const sum = Number(dp.sum ?? 0);
+              if (!a[ATTR_HTTP_ROUTE] || !Number.isFinite(count) || !Number.isFinite(sum)) continue;
+              latencies.push({ service: from.service, instance: from.instance, method: a[ATTR_HTTP_REQUEST_METHOD] ?? '', route: a[ATTR_HTTP_ROUTE], component: a[ATTR_VIGIL_COMPONENT] ?? '', count, sumSeconds: sum });
+            }
+          }
           for (const dp of [...(m.gauge?.dataPoints ?? []), ...(m.sum?.dataPoints ?? [])]) {
             points++;
             if (!isSignalMetric(m.name)) continue;
@@ -229,6 +257,13 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
             if (signal) signals.push(signal);
           }
         }
+      }
+    }
+    if (latencies.length > 0) {
+      try {
+        onProbeLatency?.(latencies);
+      } catch {
+        // latencies are for display: never a reason to refuse the request
       }
     }
     if (signals.length > 0) {
