@@ -28,49 +28,10 @@ import { step } from '../src/policies/engine.js';
 import { assess } from '../src/rules/impact.js';
 import { CHECK_PREFIXES, ERROR_RATE_CHECK } from '../src/sources/mapping.js';
 import { SIGNAL_KINDS, type Signal } from '../src/signals/types.js';
+import { codeSpans, firstTable, rowKey, shapeOf, unwrapped } from '../../../test/helpers/docs.js';
 
 const DOC = readFileSync(new URL('../../../docs/evaluator.md', import.meta.url), 'utf8');
 
-/** Every `code span` of a markdown text. */
-function codeSpans(md: string): Set<string> {
-  return new Set([...md.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!));
-}
-
-/** The rows (cells) of the first table after `heading`, before the next heading of the same or a higher level. */
-function firstTable(md: string, heading: string): string[][] {
-  const lines = md.split('\n');
-  const start = lines.indexOf(heading);
-  expect(start, `heading "${heading}"`).to.be.greaterThan(-1);
-  const level = /^#+/.exec(heading)![0].length;
-  const rows: string[][] = [];
-  for (const line of lines.slice(start + 1)) {
-    const h = /^(#+) /.exec(line);
-    if (h && h[1]!.length <= level) break;
-    if (line.startsWith('|')) rows.push(line.split('|').slice(1, -1).map((c) => c.trim()));
-    else if (rows.length > 0) break;
-  }
-  expect(rows.length, `a table under "${heading}"`).to.be.greaterThan(2);
-  return rows.slice(2); // header and separator
-}
-
-/** The key of a row: its first cell, written as `key`. */
-function rowKey(row: string[]): string {
-  return /^`([^`]+)`$/.exec(row[0]!)?.[1] ?? row[0]!;
-}
-
-/** The schema inside `.default()` and `.optional()` wrappers. */
-function unwrapped(schema: unknown): unknown {
-  let s = schema;
-  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap();
-  return s;
-}
-
-/** The keys of a (possibly defaulted or optional) object schema. */
-function shapeOf(schema: unknown): Record<string, z.ZodType> {
-  const s = unwrapped(schema);
-  if (!(s instanceof z.ZodObject)) throw new Error('expected an object schema');
-  return s.shape as Record<string, z.ZodType>;
-}
 
 /**
  * Whether the default cell states `value`: a duration as any code span that

@@ -22,3 +22,4 @@ export type { RecoveryAction } from './monitor/recovery.js';
 export { startTelemetry } from './telemetry/otel.js';
 export type { Telemetry, TelemetryOptions } from './telemetry/otel.js';
 export { createLogger } from './logger.js';
+export { tokenMatches } from './health/access.js';

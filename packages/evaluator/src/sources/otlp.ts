@@ -9,11 +9,11 @@
  * on npm (`@opentelemetry/otlp-transformer` only encodes). Bad input of any
  * kind gets a 4xx with the reason and never takes the receiver down.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_VIGIL_COMPONENT, METRIC_PROBE_DURATION } from '@vigil/sdk/semconv';
+import { tokenMatches } from '@vigil/sdk';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
 import { isSignalMetric, toSignal } from './mapping.js';
@@ -103,11 +103,6 @@ type ExportRequest = z.output<typeof ExportMetricsServiceRequest>;
 const FLAG_NO_RECORDED_VALUE = 1;
 
 // ── Helpers ───────────────────────────────────────────────────────────────
-const digest = (s: string) => createHash('sha256').update(s).digest();
-/** Constant-time comparison; hashing first makes the lengths equal too. */
-function tokenMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
 
 function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
