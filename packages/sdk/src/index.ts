@@ -23,3 +23,4 @@ export { startTelemetry } from './telemetry/otel.js';
 export type { Telemetry, TelemetryOptions } from './telemetry/otel.js';
 export { createLogger } from './logger.js';
 export { tokenMatches } from './health/access.js';
+export { Duration, parseDuration, formatDuration } from './util/duration.js';

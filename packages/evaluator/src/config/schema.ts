@@ -4,18 +4,10 @@
  * (notifiers). The zod schemas are the types.
  */
 import { z } from 'zod';
+import { Duration } from '@vigil/sdk';
 
-/** `500ms`, `30s`, `5m`, `1h`, or whole milliseconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-export const Duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim()) : undefined;
-  const ms = typeof value === 'number' ? (Number.isInteger(value) && value >= 0 ? value : undefined) : m ? Math.round(Number(m[1]) * UNIT_MS[m[2]!]!) : undefined;
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as "500ms", "30s" or "5m" (or whole milliseconds), got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+/** `500ms`, `30s`, `5m`, `1h`, or whole milliseconds: the same durations as the manifest's. */
+export { Duration };
 
 const Name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');

@@ -3,7 +3,7 @@
  * throws never stops the others; each ends as `success`, `failed` or `no_routes`.
  */
 import { context, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
-import { Manifest, routerName, type Policy } from '../manifest/schema.js';
+import { routerName, type Manifest, type Policy, type RouterSpec } from '../manifest/schema.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_VIGIL_COMPONENT,
@@ -42,52 +42,55 @@ export async function importRouters(
   parent: Context = context.active(),
 ): Promise<RouterResult[]> {
   const jobs = Object.entries(manifest.components).flatMap(([component, spec]) =>
-    spec.routers.map(async (r): Promise<RouterResult> => {
-      const name = routerName(r);
-      const base = { component, policy: spec.policy, router: name, module: r.module ?? 'load', mount: r.mount };
-      const span = tracer.startSpan(
-        SPAN_ROUTER_IMPORT,
-        { attributes: { [ATTR_VIGIL_ROUTER]: name, [ATTR_VIGIL_COMPONENT]: component } },
-        parent,
-      );
-      const started = performance.now();
-      let result: RouterResult;
-      try {
-        const mod = (r.load ? await r.load() : await import(resolveSpecifier(r.module!, baseUrl))) as Record<string, unknown>;
-        const handle = pickExport(mod ?? {}, r.export, ['router', 'default']);
-        if (!stackOf(handle) || typeof handle !== 'function') {
-          const what = r.export ? `export "${r.export}"` : 'an export "router" or a default export';
-          throw Object.assign(new TypeError(`module has no Express router in ${what}`), { code: 'VIGIL_NO_ROUTER_EXPORT' });
-        }
-        const routeCount = countRoutes(handle);
-        result = {
-          ...base,
-          outcome: routeCount > 0 ? ROUTER_OUTCOME.success : ROUTER_OUTCOME.noRoutes,
-          routeCount,
-          durationMs: performance.now() - started,
-          handle,
-        };
-      } catch (err) {
-        result = {
-          ...base,
-          outcome: ROUTER_OUTCOME.failed,
-          routeCount: 0,
-          errorType: errorType(err),
-          error: errorMessage(err),
-          durationMs: performance.now() - started,
-        };
-        span.recordException(err instanceof Error ? err : new Error(String(err)));
-        span.setAttribute(ATTR_ERROR_TYPE, result.errorType!);
-      }
-      span.setAttribute(ATTR_VIGIL_OUTCOME, result.outcome);
-      if (result.outcome !== ROUTER_OUTCOME.success) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'router has no routes' });
-      }
-      span.end();
-      return result;
-    }),
+    spec.routers.map((r) => importRouter(component, spec.policy, r, baseUrl, tracer, parent)),
   );
   return Promise.all(jobs);
+}
+
+/** Imports one router module; never throws. */
+async function importRouter(component: string, policy: Policy, r: RouterSpec, baseUrl: URL, tracer: Tracer, parent: Context): Promise<RouterResult> {
+  const name = routerName(r);
+  const base = { component, policy, router: name, module: r.module ?? 'load', mount: r.mount };
+  const span = tracer.startSpan(
+    SPAN_ROUTER_IMPORT,
+    { attributes: { [ATTR_VIGIL_ROUTER]: name, [ATTR_VIGIL_COMPONENT]: component } },
+    parent,
+  );
+  const started = performance.now();
+  let result: RouterResult;
+  try {
+    const mod = (r.load ? await r.load() : await import(resolveSpecifier(r.module!, baseUrl))) as Record<string, unknown>;
+    const handle = pickExport(mod ?? {}, r.export, ['router', 'default']);
+    if (!stackOf(handle) || typeof handle !== 'function') {
+      const what = r.export ? `export "${r.export}"` : 'an export "router" or a default export';
+      throw Object.assign(new TypeError(`module has no Express router in ${what}`), { code: 'VIGIL_NO_ROUTER_EXPORT' });
+    }
+    const routeCount = countRoutes(handle);
+    result = {
+      ...base,
+      outcome: routeCount > 0 ? ROUTER_OUTCOME.success : ROUTER_OUTCOME.noRoutes,
+      routeCount,
+      durationMs: performance.now() - started,
+      handle,
+    };
+  } catch (err) {
+    result = {
+      ...base,
+      outcome: ROUTER_OUTCOME.failed,
+      routeCount: 0,
+      errorType: errorType(err),
+      error: errorMessage(err),
+      durationMs: performance.now() - started,
+    };
+    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.setAttribute(ATTR_ERROR_TYPE, result.errorType!);
+  }
+  span.setAttribute(ATTR_VIGIL_OUTCOME, result.outcome);
+  if (result.outcome !== ROUTER_OUTCOME.success) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'router has no routes' });
+  }
+  span.end();
+  return result;
 }
 
 /**
@@ -135,11 +138,7 @@ export function mountLoaded(app: { use: (path: string, handler: never) => unknow
 export async function reimportRouter(manifest: Manifest, baseUrl: URL, previous: RouterResult, attempt: number, tracer: Tracer): Promise<RouterResult> {
   const spec = manifest.components[previous.component]?.routers.find((r) => routerName(r) === previous.router);
   if (!spec) return previous;
-  const fresh = spec.load
-    ? spec
-    : { ...spec, module: `${resolveSpecifier(spec.module!, baseUrl)}${resolveSpecifier(spec.module!, baseUrl).includes('?') ? '&' : '?'}vigil-reimport=${attempt}-${Date.now()}` };
-  const one = Manifest.parse({ service: manifest.service, components: { [previous.component]: { policy: previous.policy, routers: [] } } });
-  one.components[previous.component]!.routers = [{ ...fresh, name: previous.router }];
-  const [result] = await importRouters(one, baseUrl, tracer);
-  return result ?? previous;
+  const url = spec.module ? resolveSpecifier(spec.module, baseUrl) : undefined;
+  const fresh = url ? { ...spec, module: `${url}${url.includes('?') ? '&' : '?'}vigil-reimport=${attempt}-${Date.now()}` } : spec;
+  return importRouter(previous.component, previous.policy, { ...fresh, name: previous.router }, baseUrl, tracer, context.active());
 }
