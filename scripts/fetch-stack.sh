@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the real observability stack used by the end-to-end tests:
-#   prometheus, promtool, prometheus-alertmanager (+ amtool), victoria-metrics (vmagent)
+#   prometheus, promtool, prometheus-alertmanager (+ amtool), victoria-metrics (vmagent),
+#   docker-compose (the Compose v2 CLI plugin: validates deploy/docker-compose.yml, no engine needed)
 # from Debian 13 (trixie), unpacked with `dpkg -x` into <repo>/.stack/root — never installed.
 #
 # See shared design TEST-RIG.md. A private apt configuration (own sources.list, lists and
@@ -20,9 +21,19 @@ STAMP="$STACK/.complete"
 
 SUITE=trixie
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics)
-# binaries that must exist in $DEST/usr/bin (and run) after unpacking
-BINS=(prometheus promtool prometheus-alertmanager amtool vmagent)
+PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics docker-compose)
+# binaries that must exist under $DEST (and run) after unpacking, relative to it. Debian ships
+# Compose v2 as a Docker CLI plugin; the plugin binary also runs on its own as `docker-compose`.
+BINS=(
+  usr/bin/prometheus
+  usr/bin/promtool
+  usr/bin/prometheus-alertmanager
+  usr/bin/amtool
+  usr/bin/vmagent
+  usr/libexec/docker/cli-plugins/docker-compose
+)
+# Bumped whenever what is fetched changes, so that a cached .stack from before is fetched again.
+STAMP_VERSION=2
 
 # Debian's Alertmanager is patched to read its notification templates from a fixed directory
 # (instead of the copies upstream embeds in the binary) and exits at startup without them
@@ -37,14 +48,14 @@ AM_TEMPLATES=(default.tmpl email.tmpl)
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
 
-stamp_text() { printf '%s\n' "suite=$SUITE" "packages=${PACKAGES[*]}"; }
+stamp_text() { printf '%s\n' "suite=$SUITE" "packages=${PACKAGES[*]}" "stamp=$STAMP_VERSION"; }
 
 is_cached() {
   [[ "${VIGIL_STACK_REFRESH:-}" != 1 ]] || return 1
   [[ -f "$STAMP" ]] || return 1
-  [[ "$(sed -n '1,2p' "$STAMP")" == "$(stamp_text)" ]] || return 1
+  [[ "$(sed -n '1,3p' "$STAMP")" == "$(stamp_text)" ]] || return 1
   local b
-  for b in "${BINS[@]}"; do [[ -x "$DEST/usr/bin/$b" ]] || return 1; done
+  for b in "${BINS[@]}"; do [[ -x "$DEST/$b" ]] || return 1; done
   local t
   for t in "${AM_TEMPLATES[@]}"; do [[ -f "$DEST$AM_TEMPLATE_DIR/$t" ]] || return 1; done
 }
@@ -167,7 +178,7 @@ mv "$DEST.tmp" "$DEST"
 rm -rf "$APTDIR/debs" "$APTDIR/cache"   # ~85 MB of .debs, no longer needed
 
 for b in "${BINS[@]}"; do
-  [[ -x "$DEST/usr/bin/$b" ]] || die "$b is not in the unpacked packages (expected $DEST/usr/bin/$b)"
+  [[ -x "$DEST/$b" ]] || die "${b##*/} is not in the unpacked packages (expected $DEST/$b)"
 done
 for t in "${AM_TEMPLATES[@]}"; do
   [[ -f "$DEST$AM_TEMPLATE_DIR/$t" ]] || die "the alertmanager package has no $AM_TEMPLATE_DIR/$t"
@@ -177,9 +188,9 @@ ensure_am_templates
 # --- verify every binary runs ---------------------------------------------------------------
 say "verifying binaries"
 for b in "${BINS[@]}"; do
-  if ! out="$("$DEST/usr/bin/$b" --version 2>&1)"; then
+  if ! out="$("$DEST/$b" --version 2>&1)"; then
     printf '%s\n' "$out" >&2
-    die "$b --version failed"
+    die "${b##*/} --version failed"
   fi
   v="$(printf '%s\n' "$out" | sed -n 's/.*version \([^ ]*\).*/\1/p' | head -n 1)"
   if [[ -z "$v" ]]; then
@@ -187,7 +198,7 @@ for b in "${BINS[@]}"; do
     # line (exit 0). Report the package version instead.
     v="(binary reports none; package $(printf '%s\n' "${versions[@]}" | sed -n 's/^victoria-metrics=//p'))"
   fi
-  printf 'stack:   %-24s %s\n' "$b" "$v"
+  printf 'stack:   %-24s %s\n' "${b##*/}" "$v"
 done
 
 { stamp_text; printf '%s\n' "${versions[@]}"; } >"$STAMP"

@@ -28,7 +28,7 @@ export const ALERTMANAGER_TEMPLATES = [
 ];
 
 /** The binaries of the stack that tests may run. */
-export type StackBinary = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'vmagent';
+export type StackBinary = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'vmagent' | 'docker-compose';
 
 const BIN_FILES: Record<StackBinary, string> = {
   prometheus: 'usr/bin/prometheus',
@@ -36,6 +36,9 @@ const BIN_FILES: Record<StackBinary, string> = {
   alertmanager: 'usr/bin/prometheus-alertmanager',
   amtool: 'usr/bin/amtool',
   vmagent: 'usr/bin/vmagent',
+  // Debian's Compose v2 is a Docker CLI plugin; run directly it is the standalone `docker-compose`
+  // (`config` validates and renders a compose file with no Docker engine).
+  'docker-compose': 'usr/libexec/docker/cli-plugins/docker-compose',
 };
 
 const FETCH_HINT = 'run `npm run stack:fetch` (bash scripts/fetch-stack.sh) first';
