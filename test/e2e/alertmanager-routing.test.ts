@@ -4,213 +4,25 @@
  * (test/unit/stack/alertmanager-config.test.ts) but not inhibition; this posts alerts to a running
  * Alertmanager and records what it delivers.
  *
- * The config is the committed one with ONLY these changes (asserted below):
- *   - the secret files: `/etc/alertmanager/secrets/` → a temp dir whose files hold URLs of stand-ins
- *     on 127.0.0.1 (one recording HTTP server: /incident-log, /deadmansswitch, /slack/<channel>)
- *     and fake keys, each written with a trailing newline as `echo` would;
- *   - `global.pagerduty_url` → the stand-in's /pagerduty; `global.smtp_smarthost` → an SMTP sink on
- *     127.0.0.1 that speaks no TLS, hence `smtp_require_tls: false`;
- *   - timings shortened so the test takes seconds: every `group_wait` → 1s, every
- *     `group_interval` → 2s (routes, matchers, receivers and inhibit_rules are untouched).
+ * The config is the committed one redirected to stand-ins on 127.0.0.1 with shortened timings
+ * (`localAlertmanagerConfig` in test/helpers/stack.ts, `fast: true`); the first test asserts that
+ * nothing else differs.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { isMap, isSeq, parse, parseDocument, type Node as YamlNode } from 'yaml';
-import http from 'node:http';
-import { REPO_ROOT, startAlertmanager, type Alertmanager, type WebhookRequest } from '../helpers/rig.js';
-import { waitFor } from '../helpers/wait.js';
-
-const CONFIG_FILE = path.join(REPO_ROOT, 'deploy', 'alertmanager', 'alertmanager.yml');
-const SECRETS_MOUNT = '/etc/alertmanager/secrets/';
-
-// ---------------------------------------------------------------------------------------------
-// An SMTP sink: enough ESMTP for Alertmanager's email notifier (EHLO, AUTH PLAIN, MAIL, RCPT, DATA).
-
-interface Mail {
-  auth?: { user: string; pass: string };
-  from: string;
-  to: string[];
-  data: string;
-  /** Header name (lowercase) → value, unfolded. */
-  headers: Record<string, string>;
-}
-
-interface SmtpSink {
-  port: number;
-  mails: Mail[];
-  waitFor(predicate: (m: Mail) => boolean, timeoutMs?: number): Promise<Mail>;
-  stop(): Promise<void>;
-}
-
-function parseHeaders(data: string): Record<string, string> {
-  const head = data.split(/\r?\n\r?\n/)[0] ?? '';
-  const headers: Record<string, string> = {};
-  let last = '';
-  for (const line of head.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && last) headers[last] += ' ' + line.trim();
-    else {
-      const i = line.indexOf(':');
-      if (i > 0) headers[(last = line.slice(0, i).toLowerCase())] = line.slice(i + 1).trim();
-    }
-  }
-  return headers;
-}
-
-async function startSmtpSink(): Promise<SmtpSink> {
-  const mails: Mail[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => undefined);
-    sock.setEncoding('utf8');
-    const say = (s: string) => sock.write(s + '\r\n');
-    let buf = '';
-    let inData = false;
-    let pendingAuth = false;
-    let cur: Omit<Mail, 'headers'> = { from: '', to: [], data: '' };
-    const plain = (b64: string) => {
-      const [, user = '', pass = ''] = Buffer.from(b64, 'base64').toString('utf8').split('\0');
-      cur.auth = { user, pass };
-      say('235 2.7.0 Authentication successful');
-    };
-    const onLine = (line: string) => {
-      if (inData) {
-        if (line === '.') {
-          inData = false;
-          mails.push({ ...cur, headers: parseHeaders(cur.data) });
-          cur = { from: '', to: [], data: '', ...(cur.auth ? { auth: cur.auth } : {}) };
-          say('250 2.0.0 Ok: queued');
-        } else cur.data += (line.startsWith('..') ? line.slice(1) : line) + '\n';
-        return;
-      }
-      if (pendingAuth) {
-        pendingAuth = false;
-        plain(line.trim());
-        return;
-      }
-      const verb = line.split(' ')[0]!.toUpperCase();
-      if (verb === 'EHLO') sock.write('250-sink\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n');
-      else if (verb === 'HELO') say('250 sink');
-      else if (verb === 'AUTH') {
-        const [, mech, initial] = line.split(' ');
-        if (mech?.toUpperCase() !== 'PLAIN') say('504 5.5.4 Unrecognized authentication type');
-        else if (initial) plain(initial);
-        else (pendingAuth = true), say('334 ');
-      } else if (verb === 'MAIL') (cur.from = /<([^>]*)>/.exec(line)?.[1] ?? ''), say('250 2.1.0 Ok');
-      else if (verb === 'RCPT') cur.to.push(/<([^>]*)>/.exec(line)?.[1] ?? ''), say('250 2.1.5 Ok');
-      else if (verb === 'DATA') (inData = true), say('354 End data with <CR><LF>.<CR><LF>');
-      else if (verb === 'RSET' || verb === 'NOOP') say('250 2.0.0 Ok');
-      else if (verb === 'QUIT') say('221 2.0.0 Bye'), sock.end();
-      else say('502 5.5.2 Command not recognized');
-    };
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).replace(/\r$/, '');
-        buf = buf.slice(i + 1);
-        onLine(line);
-      }
-    });
-    say('220 sink ESMTP');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    port,
-    mails,
-    waitFor: (predicate, timeoutMs = 10_000) =>
-      waitFor(() => mails.find(predicate), {
-        timeoutMs,
-        what: `a mail matching the predicate; got ${mails.length}: ${mails.map((m) => `${m.to.join(',')} "${m.headers.subject}"`).join('; ')}`,
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stand-ins for Slack, PagerDuty and the webhooks: one recording HTTP server on 127.0.0.1 that
-// answers each path as the real service does. (The rig's webhook receiver answers `{}` as JSON,
-// which Alertmanager's Slack notifier rejects: Slack's incoming webhooks answer `ok` as text.)
-
-interface StandIns {
-  url: string;
-  received: WebhookRequest[];
-  waitFor(predicate: (r: WebhookRequest) => boolean, timeoutMs?: number): Promise<WebhookRequest>;
-  stop(): Promise<void>;
-}
-
-async function startStandIns(): Promise<StandIns> {
-  const received: WebhookRequest[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: any = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        /* keep the text */
-      }
-      const reqPath = req.url ?? '/';
-      received.push({ path: reqPath, method: req.method ?? 'GET', headers: req.headers, body });
-      if (reqPath.startsWith('/slack/')) res.writeHead(200, { 'content-type': 'text/html' }).end('ok');
-      else if (reqPath === '/pagerduty') {
-        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', message: 'Event processed', dedup_key: body?.dedup_key }));
-      } else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    waitFor: (predicate, timeoutMs = 10_000) =>
-      waitFor(() => received.find(predicate), {
-        timeoutMs,
-        what: `a matching request; received ${received.length}:\n${received.map((r) => `  ${r.method} ${r.path} ${JSON.stringify(r.body).slice(0, 300)}`).join('\n')}`,
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The test copy of the config.
-
-/** Every group_wait → 1s and group_interval → 2s, in the whole route tree. */
-function shortenTimings(route: YamlNode | null | undefined): void {
-  if (!isMap(route)) return;
-  if (route.has('group_wait')) route.set('group_wait', '1s');
-  if (route.has('group_interval')) route.set('group_interval', '2s');
-  const routes = route.get('routes', true);
-  if (isSeq(routes)) for (const r of routes.items) shortenTimings(r as YamlNode);
-}
-
-/** The route tree without its timings: what must be identical in the committed and the test config. */
-function routingOf(route: any): any {
-  const { group_wait: _w, group_interval: _i, routes, ...rest } = route;
-  return { ...rest, ...(routes ? { routes: routes.map(routingOf) } : {}) };
-}
+import { parse } from 'yaml';
+import { startAlertmanager, type Alertmanager } from '../helpers/rig.js';
+import {
+  ALERTMANAGER_CONFIG,
+  localAlertmanagerConfig,
+  routingOf,
+  SECRETS_MOUNT,
+  startSmtpSink,
+  startStandIns,
+  type SmtpSink,
+  type StandIns,
+} from '../helpers/stack.js';
 
 type Labels = Record<string, string>;
 interface PostAlert {
@@ -226,6 +38,7 @@ describe('Alertmanager: the committed routing and inhibition, delivered by the r
   let hooks: StandIns;
   let smtp: SmtpSink;
   let secretsDir: string;
+  let cleanup: (() => Promise<void>) | undefined;
   let committed: any;
   let tested: any;
   const secrets: Record<string, string> = {};
@@ -233,29 +46,12 @@ describe('Alertmanager: the committed routing and inhibition, delivered by the r
   before(async () => {
     hooks = await startStandIns();
     smtp = await startSmtpSink();
-    secretsDir = await mkdtemp(path.join(tmpdir(), 'vigil-am-secrets-'));
-    Object.assign(secrets, {
-      'webhook-url': `${hooks.url}/incident-log`,
-      'deadmansswitch-url': `${hooks.url}/deadmansswitch`,
-      'pagerduty-routing-key': 'pd-key-general',
-      'pagerduty-critical-routing-key': 'pd-key-critical-auth',
-      'pagerduty-oncall-lead-routing-key': 'pd-key-oncall-lead',
-      'slack-emergency-webhook-url': `${hooks.url}/slack/emergency`,
-      'slack-alerts-webhook-url': `${hooks.url}/slack/alerts`,
-      'slack-zebra-webhook-url': `${hooks.url}/slack/zebra`,
-      'smtp-password': 'smtp-test-password',
-    });
-    // Trailing newline as `echo x > file` writes it: Alertmanager must trim it (asserted below).
-    for (const [name, value] of Object.entries(secrets)) await writeFile(path.join(secretsDir, name), value + '\n', { mode: 0o600 });
-
-    const text = await readFile(CONFIG_FILE, 'utf8');
-    committed = parse(text);
-    const doc = parseDocument(text.replaceAll(SECRETS_MOUNT, `${secretsDir}/`));
-    doc.setIn(['global', 'pagerduty_url'], `${hooks.url}/pagerduty`);
-    doc.setIn(['global', 'smtp_smarthost'], `127.0.0.1:${smtp.port}`);
-    doc.setIn(['global', 'smtp_require_tls'], false);
-    shortenTimings(doc.get('route', true) as YamlNode);
-    const config = String(doc);
+    const local = await localAlertmanagerConfig({ standInsUrl: hooks.url, smtpPort: smtp.port, fast: true });
+    cleanup = local.cleanup;
+    secretsDir = local.secretsDir;
+    Object.assign(secrets, local.secrets);
+    const config = local.config;
+    committed = parse(await readFile(ALERTMANAGER_CONFIG, 'utf8'));
     tested = parse(config);
     am = await startAlertmanager({ config });
   });
@@ -264,7 +60,7 @@ describe('Alertmanager: the committed routing and inhibition, delivered by the r
     await am?.stop();
     await hooks?.stop();
     await smtp?.stop();
-    if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+    await cleanup?.();
   });
 
   afterEach(function () {
