@@ -392,7 +392,12 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
           '--web.enable-remote-write-receiver',
           '--web.enable-lifecycle',
         ],
-        ready: () => httpOk(`${url}/-/ready`),
+        // With an Alertmanager: also wait until Prometheus has discovered it. Alerts that fire before
+        // that are dropped (prometheus_notifications_dropped_total) and only resent after
+        // --rules.alert.resend-delay (1 min), which would make a test wait a minute for its page.
+        ready: async () =>
+          (await httpOk(`${url}/-/ready`)) &&
+          (!opts.alertmanagerUrl || (await getJson(`${url}/api/v1/alertmanagers`)).body?.data?.activeAlertmanagers?.length > 0),
       });
       return {
         url,
