@@ -262,3 +262,23 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     console.log(`      ${queries.length} panel queries and ${variableQueries().length} variables, all with data`);
   });
 });
+
+describe('e2e: npm run stack (scripts/stack.ts) — the same pipeline for a user, printing what pages', function () {
+  this.timeout(150_000);
+
+  it('with user_management broken, prints the URLs and the page that reaches Slack #alerts, then exits 0 (--once)', async () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts/stack.ts'), '--once'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    expect(code, out).to.equal(0);
+    for (const what of ['Prometheus     http://127.0.0.1:', 'Alertmanager   http://127.0.0.1:', 'evaluator      http://127.0.0.1:']) expect(out, out).to.include(what);
+    expect(out).to.match(/■ Slack #alerts: \[FIRING:1\] marketedge-api: user_management is failing/);
+    expect(out).to.match(/first page [\d.]+ s after the API was started/);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * `npm run stack`: the committed stack (deploy/) on a machine without Docker, from the Debian
+ * binaries that `npm run stack:fetch` unpacks into .stack/ — the same processes the end-to-end
+ * tests run (test/helpers/rig.ts, test/helpers/stack.ts):
+ *
+ *   example API ──OTLP/protobuf──▶ vmagent (standing in for the OpenTelemetry Collector)
+ *        ──remote write──▶ Prometheus (deploy/prometheus/rules) ──▶ Alertmanager (deploy/alertmanager)
+ *        ──▶ local stand-ins for PagerDuty, Slack, email and the webhooks, printed here
+ *   evaluator (Prometheus source, its own metrics to vmagent) ──▶ the same Alertmanager
+ *
+ *   npm run stack                        the incident: user_management fails to import
+ *   npm run stack -- --break auth        a fail-fast component: the API refuses to start
+ *   npm run stack -- --healthy           nothing broken
+ *   npm run stack -- --once              exit 0 after the first page (exit 1 if none within 90 s)
+ *
+ * Grafana and the Collector have no Debian or npm package: the dashboards are provisioned by
+ * deploy/docker-compose.yml for users with Docker. Ctrl-C stops everything.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse, stringify } from 'yaml';
+import { startExample, type ExampleApp } from '../test/helpers/example.js';
+import { freePort, REPO_ROOT, startAlertmanager, startPrometheus, startVmagent, type WebhookRequest } from '../test/helpers/rig.js';
+import { localAlertmanagerConfig, localPrometheusOptions, startSmtpSink, startStandIns, type Mail } from '../test/helpers/stack.js';
+
+const { values } = parseArgs({
+  options: {
+    break: { type: 'string' },
+    healthy: { type: 'boolean', default: false },
+    once: { type: 'boolean', default: false },
+  },
+});
+const broken = values.healthy ? '' : (values.break ?? process.env.VIGIL_DEMO_BREAK ?? 'user_management');
+const tty = process.stdout.isTTY;
+const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
+const say = (s = '') => process.stdout.write(`${s}\n`);
+const step = (s: string) => say(`  … ${s}`);
+
+const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+say(bold(`\n▶ Vigil stack without Docker — MarketEdge API with ${broken ? `VIGIL_DEMO_BREAK=${broken}` : 'nothing broken'}\n`));
+
+// What "pages": every stand-in request and mail, printed as the receiving service would show it.
+let pages = 0;
+let firstPage: () => void = () => undefined;
+const paged = new Promise<void>((resolve) => (firstPage = resolve));
+function onRequest(r: WebhookRequest): void {
+  const b = r.body ?? {};
+  if (r.path === '/pagerduty') {
+    if (b.event_action === 'trigger') pages++, firstPage();
+    say(red(bold(`  ■ PagerDuty ${b.event_action} (${b.payload?.severity ?? '-'}): ${b.payload?.summary ?? ''}`)));
+  } else if (r.path.startsWith('/slack/')) {
+    const a = b.attachments?.[0] ?? {};
+    if (String(a.title ?? '').includes('FIRING')) pages++, firstPage();
+    say(bold(`  ■ Slack ${b.channel ?? r.path.slice(7)}: ${a.title ?? b.text ?? ''}`));
+  } else if (r.path === '/deadmansswitch') {
+    say(`  · dead man's switch: watchdog alive`);
+  } else if (r.path === '/incident-log') {
+    for (const a of b.alerts ?? []) say(`  · incident log: ${a.status} ${a.labels?.alertname} ${a.labels?.service ?? ''} ${a.labels?.component ?? ''} (${a.labels?.severity})`);
+  }
+}
+function onMail(m: Mail): void {
+  say(bold(`  ■ email to ${m.to.join(', ')}: ${m.headers.subject ?? ''}`));
+}
+
+const hooks = await startStandIns();
+cleanups.push(() => hooks.stop());
+const smtp = await startSmtpSink();
+cleanups.push(() => smtp.stop());
+// Print as they come: the stand-ins record into arrays; poll them (cheap, 4 Hz).
+let seenReq = 0;
+let seenMail = 0;
+setInterval(() => {
+  while (seenReq < hooks.received.length) onRequest(hooks.received[seenReq++]!);
+  while (seenMail < smtp.mails.length) onMail(smtp.mails[seenMail++]!);
+}, 250).unref();
+
+step('Alertmanager with deploy/alertmanager/alertmanager.yml (receivers redirected to the local stand-ins)');
+const amConfig = await localAlertmanagerConfig({ standInsUrl: hooks.url, smtpPort: smtp.port });
+cleanups.push(() => amConfig.cleanup());
+const am = await startAlertmanager({ config: amConfig.config });
+cleanups.push(() => am.stop());
+step('Prometheus with deploy/prometheus/rules');
+const prom = await startPrometheus(localPrometheusOptions({ alertmanagerUrl: am.url }));
+cleanups.push(() => prom.stop());
+step('vmagent (standing in for the OpenTelemetry Collector)');
+const vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+cleanups.push(() => vmagent.stop());
+
+step('the evaluator on the Prometheus source');
+const work = await mkdtemp(path.join(tmpdir(), 'vigil-stack-'));
+cleanups.push(() => rm(work, { recursive: true, force: true }));
+const evaluatorConfig = {
+  ...(parse(await readFile(path.join(EXAMPLE_DIR, 'evaluator.yaml'), 'utf8')) as object),
+  source: { type: 'prometheus', url: prom.url, interval: '2s' },
+  notifiers: { alertmanager: { type: 'alertmanager', urls: [am.url] } },
+};
+await writeFile(path.join(work, 'evaluator.yaml'), stringify(evaluatorConfig));
+const evaluatorPort = await freePort();
+const evaluator: ChildProcess = spawn(
+  process.execPath,
+  [path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js'), '--config', path.join(work, 'evaluator.yaml'), '--port', String(evaluatorPort)],
+  {
+    env: {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+      OTEL_METRIC_EXPORT_INTERVAL: '5000',
+      OTEL_TRACES_EXPORTER: 'none',
+      VIGIL_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
+cleanups.push(() => evaluator.kill('SIGTERM'));
+
+step(`the example API${broken ? ` (VIGIL_DEMO_BREAK=${broken})` : ''}`);
+const app: ExampleApp = await startExample({
+  VIGIL_DEMO_BREAK: broken,
+  VIGIL_LOG_LEVEL: 'silent',
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+  OTEL_METRIC_EXPORT_INTERVAL: '5000',
+  OTEL_TRACES_EXPORTER: 'none',
+});
+cleanups.push(() => app.stop());
+const serving = await Promise.race([app.serving(20_000).then(() => true), app.exited.then(() => false)]);
+
+say(bold('\nRunning (Ctrl-C stops everything):\n'));
+say(`  example API    ${serving ? app.url : `exited: it refused to start (fail-fast) — as Vigil intends with ${broken} broken`}`);
+say(`  Prometheus     ${prom.url}/alerts          rules from deploy/prometheus/rules`);
+say(`  Alertmanager   ${am.url}/#/alerts         routing from deploy/alertmanager/alertmanager.yml`);
+say(`  evaluator      http://127.0.0.1:${evaluatorPort}/           status page`);
+say(`  vmagent        ${vmagent.otlpMetricsUrl}   OTLP/HTTP protobuf in`);
+say(`  Grafana        not on this machine: deploy/grafana/dashboards/*.json with docker compose (docs/stack.md)`);
+say(bold('\nWhat reaches PagerDuty, Slack, email and the webhooks:\n'));
+
+if (values.once) {
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000).unref());
+  const outcome = await Promise.race([paged.then(() => 'paged' as const), timeout]);
+  await new Promise((r) => setTimeout(r, 1_000)); // let the rest of the burst print
+  if (outcome === 'paged') say(bold(`\n  first page ${((performance.now() - app.spawnedAt) / 1000).toFixed(1)} s after the API was started; ${pages} so far`));
+  else say(red(bold('\n  no page within 90 s')));
+  await stop(outcome === 'paged' ? 0 : 1);
+}
