@@ -4,6 +4,7 @@
  * Foundation SDK's builders leave out.
  */
 import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as table from '@grafana/grafana-foundation-sdk/table';
 import {
   DashboardBuilder,
   DashboardCursorSync,
@@ -219,4 +220,21 @@ export function finish(d: Dashboard): Dashboard {
   };
   d.version = 1;
   return d;
+}
+
+/**
+ * The table of dependency checks (`vigil_startup_check` by service, component, check, type and
+ * policy): "database and cache health" on System status, "startup validation results" on Technical.
+ */
+export function dependencyChecksTable(title: string, description: string, expr: string, span: number): table.PanelBuilder {
+  return new table.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .withTarget(query(0, expr, { instant: true, table: true }))
+    .transformations(tableTransforms({ Value: 'Passing' }))
+    .mappings(okFail('pass', 'fail'))
+    .overrideByName('Passing', [{ id: 'custom.cellOptions', value: COLOR_BACKGROUND }])
+    .height(8)
+    .span(span);
 }

@@ -93,15 +93,13 @@ const CRITICAL_AUTH_1 = ['webhook', 'phone-oncall-lead', 'pagerduty-critical', '
 const ZEBRA_0 = ['webhook', 'slack-zebra', 'email-account-owner'];
 const ZEBRA_1 = ['webhook', 'pagerduty', 'slack-zebra', 'email-account-owner'];
 
-/** The Prometheus rule alerts of the label contract. */
+/** The alerts of the committed Prometheus rules (deploy/prometheus/rules), but the watchdog. */
 const RULE_ALERTS = [
-  'VigilRouterImportFailed',
-  'VigilCriticalRouteMissing',
-  'VigilEndpointProbeFailing',
-  'VigilStartupValidationFailed',
-  'VigilTelemetrySilent',
-  'VigilEvaluatorDown',
-  'VigilHighErrorRate',
+  ...new Set(
+    (parse(readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups
+      .flatMap((g) => g.rules.map((r) => r.alert))
+      .filter((a): a is string => !!a && a !== 'VigilWatchdog'),
+  ),
 ];
 
 interface Case {
@@ -310,7 +308,6 @@ describe('deploy/alertmanager/alertmanager.yml (amtool)', function () {
   });
 
   it('every alert rule in deploy/prometheus/rules/vigil.rules.yml reaches a real receiver (not `default`)', async function () {
-    if (!existsSync(RULES_FILE)) this.skip(); // written by another part of the stack
     const rules = parse(readFileSync(RULES_FILE, 'utf8'), { merge: true }) as { groups: Array<{ rules: Array<{ alert?: string; labels?: Labels }> }> };
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
     expect(alerts.length).to.be.greaterThan(0);

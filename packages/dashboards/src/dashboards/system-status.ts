@@ -10,6 +10,7 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import {
   COLOR_BACKGROUND,
+  dependencyChecksTable,
   DASHBOARD_UIDS,
   DATASOURCE,
   dashboard,
@@ -189,21 +190,12 @@ export function systemStatus(): Dashboard {
     // ── Dependencies ────────────────────────────────────────────────────────
     .withRow(new RowBuilder('Database and cache (dependency checks)'))
     .withPanel(
-      new table.PanelBuilder()
-        .title('Dependency checks')
-        .description('vigil_startup_check: the startup result of each dependency check, updated by its runtime re-runs.')
-        .datasource(DATASOURCE)
-        .withTarget(
-          query(0, agg('min', [l.service, l.component, l.check, l.checkType, l.policy], startupCheck), {
-            instant: true,
-            table: true,
-          }),
-        )
-        .transformations(tableTransforms({ Value: 'Passing' }))
-        .mappings(okFail('pass', 'fail'))
-        .overrideByName('Passing', [{ id: 'custom.cellOptions', value: COLOR_BACKGROUND }])
-        .height(8)
-        .span(12),
+      dependencyChecksTable(
+        'Dependency checks',
+        'vigil_startup_check: the startup result of each dependency check, updated by its runtime re-runs.',
+        agg('min', [l.service, l.component, l.check, l.checkType, l.policy], startupCheck),
+        12,
+      ),
     )
     .withPanel(
       new statetimeline.PanelBuilder()

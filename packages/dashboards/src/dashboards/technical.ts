@@ -8,7 +8,7 @@ import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import {
-  COLOR_BACKGROUND,
+  dependencyChecksTable,
   DASHBOARD_UIDS,
   DATASOURCE,
   FIRING_MAPPINGS,
@@ -60,21 +60,12 @@ export function technical(): Dashboard {
         .span(6),
     )
     .withPanel(
-      new table.PanelBuilder()
-        .title('Startup checks')
-        .description('Each dependency check with its type and its component\'s policy.')
-        .datasource(DATASOURCE)
-        .withTarget(
-          query(0, agg('min', [l.service, l.component, l.check, l.checkType, l.policy], sel(m.startupCheck, svc)), {
-            instant: true,
-            table: true,
-          }),
-        )
-        .transformations(tableTransforms({ Value: 'Passing' }))
-        .mappings(okFail('pass', 'fail'))
-        .overrideByName('Passing', [{ id: 'custom.cellOptions', value: COLOR_BACKGROUND }])
-        .height(8)
-        .span(10),
+      dependencyChecksTable(
+        'Startup checks',
+        'Each dependency check with its type and its component\'s policy.',
+        agg('min', [l.service, l.component, l.check, l.checkType, l.policy], sel(m.startupCheck, svc)),
+        10,
+      ),
     )
     .withPanel(
       statPanel('Startup duration')
