@@ -61,17 +61,40 @@ const PROTOBUF_TYPES = new Set(['application/x-protobuf', 'application/protobuf'
 const GZIP = new Set(['gzip', 'x-gzip']);
 
 // ── The request's shape: lenient about unknown fields, strict about the types of those read ──
-const Int64 = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'expected an int64 as a decimal string')]);
-const UInt64 = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a uint64 as a decimal string')]);
+// A value of neither type gets the union's own message (zod's default says only "Invalid input").
+const Int64 = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'expected an int64 as a decimal string')], { error: 'expected an int64: a whole number, or a decimal string' });
+const UInt64 = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a uint64 as a decimal string')], { error: 'expected a uint64: a whole number, or a decimal string' });
 /** proto3 JSON: a number, or a string holding one (`"NaN"`, `"Infinity"`, `"1.5"`). */
-const Double = z.union([z.number(), z.string().regex(/^(?:-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|NaN|-?Infinity)$/, 'expected a double')]);
+const Double = z.union([z.number(), z.string().regex(/^(?:-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|NaN|-?Infinity)$/, 'expected a double')], { error: 'expected a double: a finite number, or a string ("1.5", "NaN", "Infinity")' });
+/** What a JSON value is, for messages. */
+function jsonKind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+/**
+ * An array whose items are checked in order up to the first bad one. zod's own
+ * array collects an issue for every bad item: a 4 MiB body of two million bad
+ * items held the event loop for 5 s, and 200,000 bad data points overflowed the
+ * stack inside zod (a 500).
+ */
+function items<T extends z.ZodType>(item: T) {
+  return z
+    .custom<Array<z.output<T>>>((v) => Array.isArray(v), { error: (iss) => `expected array, received ${jsonKind(iss.input)}` })
+    .superRefine((list, ctx) => {
+      for (let i = 0; i < list.length; i++) {
+        const result = item.safeParse(list[i]);
+        if (result.success) continue;
+        for (const issue of result.error.issues.slice(0, 5)) ctx.addIssue({ code: 'custom', message: issue.message, path: [i, ...issue.path] });
+        return;
+      }
+    });
+}
 const AnyValue = z.looseObject({
   stringValue: z.string().optional(),
   boolValue: z.boolean().optional(),
   intValue: Int64.optional(),
   doubleValue: Double.optional(),
 });
-const Attributes = z.array(z.looseObject({ key: z.string(), value: AnyValue.optional() })).optional();
+const Attributes = items(z.looseObject({ key: z.string(), value: AnyValue.optional() })).optional();
 const NumberDataPoint = z.looseObject({
   attributes: Attributes,
   timeUnixNano: UInt64.optional(),
@@ -79,28 +102,33 @@ const NumberDataPoint = z.looseObject({
   asDouble: Double.optional(),
   flags: z.number().int().nonnegative().optional(),
 });
-const NumberData = z.looseObject({ dataPoints: z.array(NumberDataPoint).optional() });
+const NumberData = z.looseObject({ dataPoints: items(NumberDataPoint).optional() });
 const HistogramDataPoint = z.looseObject({ attributes: Attributes, timeUnixNano: UInt64.optional(), count: UInt64.optional(), sum: Double.optional() });
 const Metric = z.looseObject({
   name: z.string(),
   gauge: NumberData.optional(),
   sum: NumberData.optional(),
-  histogram: z.looseObject({ dataPoints: z.array(HistogramDataPoint).optional() }).optional(),
+  histogram: z.looseObject({ dataPoints: items(HistogramDataPoint).optional() }).optional(),
 });
 export const ExportMetricsServiceRequest = z.looseObject({
-  resourceMetrics: z
-    .array(
-      z.looseObject({
-        resource: z.looseObject({ attributes: Attributes }).optional(),
-        scopeMetrics: z.array(z.looseObject({ metrics: z.array(Metric).optional() })).optional(),
-      }),
-    )
-    .optional(),
+  resourceMetrics: items(
+    z.looseObject({
+      resource: z.looseObject({ attributes: Attributes }).optional(),
+      scopeMetrics: items(z.looseObject({ metrics: items(Metric).optional() })).optional(),
+    }),
+  ).optional(),
 });
 type ExportRequest = z.output<typeof ExportMetricsServiceRequest>;
 
 /** `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks a series that has no value (not a rejection). */
 const FLAG_NO_RECORDED_VALUE = 1;
+
+/**
+ * A point stamped further ahead than this of the evaluator's clock was stamped by a wrong clock:
+ * its receive time is used instead, or it would stand for its key (the store keeps the newest
+ * point per key) until that time — a failure stamped next year would never clear.
+ */
+export const MAX_AHEAD_MS = 60_000;
 
 // ── Helpers ───────────────────────────────────────────────────────────────
 
@@ -218,6 +246,9 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
     const latencies: ProbeLatencyPoint[] = [];
     let points = 0;
     const skipped = { noService: 0, noValue: 0 };
+    // timeUnixNano is wall-clock time: ahead of both the receiver's clock and the wall clock is ahead.
+    const latest = Math.max(receivedAt, Date.now()) + MAX_AHEAD_MS;
+    let ahead = 0;
     for (const rm of request.resourceMetrics ?? []) {
       const resource = flatten(rm.resource?.attributes);
       const service = resource[ATTR_SERVICE_NAME];
@@ -248,7 +279,12 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
               skipped.noValue++;
               continue;
             }
-            const signal = toSignal(m.name, value, flatten(dp.attributes), from, nanosToMs(dp.timeUnixNano) ?? receivedAt);
+            let observedAt = nanosToMs(dp.timeUnixNano) ?? receivedAt;
+            if (observedAt > latest) {
+              ahead++;
+              observedAt = receivedAt;
+            }
+            const signal = toSignal(m.name, value, flatten(dp.attributes), from, observedAt);
             if (signal) signals.push(signal);
           }
         }
@@ -271,12 +307,17 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
     counters.points += points;
     counters.lastReceivedAt = receivedAt;
     const rejected = skipped.noService + skipped.noValue;
-    if (rejected === 0) return send(res, 200, {});
+    if (rejected === 0 && ahead === 0) return send(res, 200, {});
     const reasons = [
       skipped.noService ? `${skipped.noService} without ${ATTR_SERVICE_NAME} in their resource` : '',
       skipped.noValue ? `${skipped.noValue} without a finite asDouble or asInt` : '',
     ].filter(Boolean);
-    send(res, 200, { partialSuccess: { rejectedDataPoints: String(rejected), errorMessage: `skipped data points of Vigil metrics: ${reasons.join(', ')}` } });
+    // OTLP: rejected points are counted; accepted with a warning is 0 rejected and a message.
+    const messages = [
+      rejected ? `skipped data points of Vigil metrics: ${reasons.join(', ')}` : '',
+      ahead ? `data points stamped more than ${MAX_AHEAD_MS / 1000} s ahead of the evaluator's clock: ${ahead} (the time they were received was used)` : '',
+    ].filter(Boolean);
+    send(res, 200, { partialSuccess: { rejectedDataPoints: String(rejected), errorMessage: messages.join('; ') } });
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
