@@ -1,11 +1,21 @@
 /**
  * The MarketEdge API's bootstrap, wired with Vigil. `VIGIL_DEMO_BREAK=<router>`
  * reproduces the incident; `VIGIL_DEMO_BREAK=auth` makes the process refuse to
- * start (authentication is fail-fast) after exporting why.
+ * start (authentication is fail-fast) after exporting why. `VIGIL_DEMO_JITTER_MS`
+ * and `VIGIL_DEMO_FLAKY` make it a healthy but noisy API (lib/demo.ts).
  */
 import { once } from 'node:events';
 import { vigil, VigilStartupError } from '@vigil/sdk';
 import { createApp } from './app.js';
+import { DemoConfigError, noise } from './lib/demo.js';
+
+try {
+  noise(); // the demo knobs, checked before anything starts
+} catch (err) {
+  if (!(err instanceof DemoConfigError)) throw err;
+  process.stderr.write(`marketedge-api: ${err.message}\n`);
+  process.exit(2);
+}
 
 // The demo's own users stand in for a probe account; a real app sets these in its secret store.
 process.env.PROBE_ADMIN_EMAIL ??= 'admin@marketedge.example';
