@@ -3,8 +3,9 @@
  * own, or `--import @vigil/sdk/register`), Vigil uses it; otherwise it starts
  * OpenTelemetry's own providers configured by the standard `OTEL_*` variables:
  * metrics over OTLP/HTTP (`http/protobuf` by default, `http/json` on request),
- * traces as `OTEL_TRACES_EXPORTER` says. Exporters are imported only when
- * chosen, so an app pays at startup only for what it uses.
+ * traces as `OTEL_TRACES_EXPORTER` says, with credentials censored from every
+ * span before it is exported (`RedactingSpanProcessor`). Exporters are
+ * imported only when chosen, so an app pays at startup only for what it uses.
  */
 import { context, diag, DiagLogLevel, metrics, propagation, trace, type DiagLogger, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -14,6 +15,7 @@ import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, type Span
 import type { Logger } from 'pino';
 import { INSTRUMENTATION_SCOPE } from '../semconv.js';
 import { VERSION } from '../version.js';
+import { RedactingSpanProcessor } from './redact.js';
 
 export interface TelemetryOptions {
   /** Resource attributes from the manifest; `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` win over them. */
@@ -145,7 +147,8 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     if (!existing.tracer) {
       const tracerProvider = new BasicTracerProvider({
         resource,
-        spanProcessors: (await spanExportersFromEnv(options.env)).map((e) => new BatchSpanProcessor(e)),
+        // Every exporter gets spans with credentials censored (see redact.ts).
+        spanProcessors: (await spanExportersFromEnv(options.env)).map((e) => new RedactingSpanProcessor(new BatchSpanProcessor(e))),
       });
       trace.setGlobalTracerProvider(tracerProvider);
       const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
