@@ -170,12 +170,12 @@ describe("redaction: Vigil's logger", () => {
     return { logger: createLogger({ VIGIL_LOG_LEVEL: 'debug', ...env }, stream), lines };
   };
 
-  it('censors credential fields: request and response headers, nested tokens and passwords, raw bodies on errors', () => {
+  it('censors credential fields at any depth: request and response headers, nested tokens and passwords, raw bodies on errors', () => {
     const { logger, lines } = capture({});
     logger.info({ req: { method: 'GET', url: '/x', headers: { authorization: `Bearer ${SECRET}`, cookie: `session=${SECRET}`, 'x-api-key': SECRET, accept: 'application/json' } } }, 'request');
     logger.info({ res: { statusCode: 200, headers: { 'set-cookie': [`session=${SECRET}`] } } }, 'response');
-    logger.info({ a: { b: { c: { token: SECRET, password: SECRET, accessToken: SECRET, apiKey: SECRET, secret: SECRET } } } }, 'nested');
-    logger.info({ password: SECRET, token: SECRET, authorization: SECRET, cookie: SECRET, 'x-api-key': SECRET, 'set-cookie': SECRET }, 'top level');
+    logger.info({ a: { b: { c: { d: { token: SECRET, password: SECRET, accessToken: SECRET, apiKey: SECRET, secret: SECRET, Authorization: SECRET, 'Set-Cookie': [SECRET, SECRET], client_secret: 12345678, refresh_token: `esc"aped\\${SECRET}` } } } } }, 'nested');
+    logger.info({ password: { value: SECRET }, token: SECRET, authorization: SECRET, cookie: SECRET, 'x-api-key': SECRET, 'set-cookie': SECRET, tokenEnv: 'VIGIL_HEALTH_TOKEN' }, 'top level');
     // What Express's JSON body parser throws for a body that does not parse: the text is on err.body.
     const err = Object.assign(new SyntaxError('Unexpected end of JSON input'), { body: `{"password":"${SECRET}"`, status: 400, type: 'entity.parse.failed' });
     logger.error({ err }, 'unhandled error');
@@ -184,8 +184,9 @@ describe("redaction: Vigil's logger", () => {
     const [req, res, nested, top, error] = lines.map((l) => JSON.parse(l));
     expect(req.req.headers).to.deep.equal({ authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', accept: 'application/json' });
     expect(res.res.headers['set-cookie']).to.equal('[redacted]');
-    expect(nested.a.b.c).to.deep.equal({ token: '[redacted]', password: '[redacted]', accessToken: '[redacted]', apiKey: '[redacted]', secret: '[redacted]' });
-    expect(top).to.include({ password: '[redacted]', token: '[redacted]', authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', 'set-cookie': '[redacted]' });
+    expect(nested.a.b.c.d).to.deep.equal({ token: '[redacted]', password: '[redacted]', accessToken: '[redacted]', apiKey: '[redacted]', secret: '[redacted]', Authorization: '[redacted]', 'Set-Cookie': '[redacted]', client_secret: '[redacted]', refresh_token: '[redacted]' });
+    // At the top level whatever the value (an object too); fields that only start like a credential are kept.
+    expect(top).to.include({ password: '[redacted]', token: '[redacted]', authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', 'set-cookie': '[redacted]', tokenEnv: 'VIGIL_HEALTH_TOKEN' });
     expect(error.err).to.include({ type: 'SyntaxError', message: 'Unexpected end of JSON input', body: '[redacted]', status: 400 });
   });
 
