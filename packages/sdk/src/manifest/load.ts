@@ -1,8 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import { LineCounter, isNode, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { Duration } from '../util/duration.js';
 import { parseYaml, zodIssues } from '../util/config.js';
-import { ManifestError } from '../errors.js';
+import { ManifestError, type ConfigIssue } from '../errors.js';
 import { Manifest, type ManifestInput } from './schema.js';
 
 export interface LoadedManifest {
@@ -38,12 +41,80 @@ export async function loadManifest(
     return { manifest: parseManifestText(text, file), source: file, baseUrl: pathToFileURL(file) };
   }
   const result = Manifest.safeParse(input);
-  if (!result.success) throw new ManifestError('<object>', zodIssues(result.error, input));
+  if (!result.success) throw new ManifestError('<object>', clarify(zodIssues(result.error, input)));
   const base = options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/'));
   return { manifest: result.data, source: '<object>', baseUrl: new URL(base) };
 }
 
 /** Parses manifest YAML text; `file` is only used in messages and positions. */
 export function parseManifestText(text: string, file: string): Manifest {
-  return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, issues));
+  return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, clarify(withPositions(issues, text))));
+}
+
+/**
+ * An issue about a key that is not written (a missing key, the route of a
+ * `"GET /x"` shorthand) gets the position of the nearest enclosing value.
+ */
+function withPositions(issues: ConfigIssue[], text: string): ConfigIssue[] {
+  if (issues.every((i) => i.line !== undefined || i.path === '')) return issues;
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  return issues.map((issue) => {
+    if (issue.line !== undefined || issue.path === '') return issue;
+    const keys = issue.path.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+    for (let n = keys.length - 1; n >= 0; n--) {
+      const node = doc.getIn(keys.slice(0, n), true);
+      if (isNode(node) && node.range) {
+        const pos = lines.linePos(node.range[0]);
+        return { ...issue, line: pos.line, column: pos.col };
+      }
+    }
+    return issue;
+  });
+}
+
+/**
+ * zod's words, said plainly: a key that is not there is missing (not "received
+ * undefined"), the value shown once ("expected string, got 5" rather than
+ * "received number, got 5"), a duration that is neither text nor a number says
+ * so (not "Invalid input"), and an empty file is called empty.
+ */
+export function clarify(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.map((issue) => {
+    const bare = /^Invalid input(, got .*)?$/s.exec(issue.message);
+    if (bare && schemaAt(Manifest, issue.path) === Duration) {
+      return { ...issue, message: `expected a duration such as "500ms", "5s" or "2m" (or whole milliseconds)${bare[1] ?? ''}` };
+    }
+    let message = issue.message.replace(/^Invalid (input|option): /, '');
+    const missing = /^expected (.+), received undefined$/.exec(message);
+    if (missing) message = `missing: expected ${missing[1]}`;
+    // An option is shown with ", got <value>" (see zodIssues) unless there is no value.
+    else if (/^Invalid option: expected one of [^,]+$/.test(issue.message)) message = `missing: ${message}`;
+    else if (issue.path === '' && /^expected object, received null\b/.test(message)) message = 'the file is empty: expected a manifest with "service" and "components"';
+    else message = message.replace(/^(expected .+?), received \w+(, got .+)$/s, '$1$2');
+    return { ...issue, message };
+  });
+}
+
+/** The schema of the value at a dotted path (defaults, optionals and preprocessing unwrapped), when it can be told. */
+function schemaAt(root: z.ZodType, path: string): unknown {
+  const unwrap = (schema: unknown): unknown => {
+    let s = schema;
+    for (;;) {
+      if (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap();
+      else if (s instanceof z.ZodPipe && s !== Duration) s = s.out; // z.preprocess: the schema after it
+      else return s;
+    }
+  };
+  let s: unknown = root;
+  for (const key of path === '' ? [] : path.split('.')) {
+    const cur = unwrap(s);
+    if (cur instanceof z.ZodObject) s = cur.shape[key];
+    else if (cur instanceof z.ZodRecord) s = cur.valueType;
+    else if (cur instanceof z.ZodArray) s = cur.element;
+    else if (cur instanceof z.ZodUnion) s = (cur.options as unknown[]).map(unwrap).find((o): o is z.ZodObject => o instanceof z.ZodObject && key in o.shape)?.shape[key];
+    else return undefined;
+    if (s === undefined) return undefined;
+  }
+  return unwrap(s);
 }

@@ -7,6 +7,34 @@
 import { z } from 'zod';
 import { Duration } from '../util/duration.js';
 
+/** Node's longest timer: a longer delay is cut to 1 ms (a loop with no pause). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * A duration that becomes a timer (`Duration.default(…)` or `Duration.optional()`):
+ * at most {@link MAX_TIMER_MS}, and over 0 unless 0 means "none" (no drain, no
+ * wait): an interval or timeout of 0 probes in a loop with no pause, or times out
+ * before sending. The bounds sit on the wrapper, so the field's schema stays `Duration`.
+ */
+function timer<T extends z.ZodDefault<typeof Duration> | z.ZodOptional<typeof Duration>>(schema: T, { zeroOk = false } = {}): T {
+  const bounded = (schema as z.ZodType<number | undefined>)
+    .refine((ms) => ms === undefined || ms <= MAX_TIMER_MS, { message: `expected a duration of at most 24 days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)` })
+    .refine((ms) => zeroOk || ms === undefined || ms > 0, { message: 'expected a duration over 0 (e.g. "500ms")' });
+  return bounded as unknown as T;
+}
+
+/**
+ * Names, paths and the service name become metric and alert labels (and span
+ * attributes): an email address there would put personal data into every series.
+ */
+// local@domain.tld; in a path, "/" starts a segment, so "/@scope/pkg" or "/users/@me" is not an address.
+const EMAIL_RE = /[^\s@/\\,;:<>()[\]"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/;
+export function looksLikeEmail(text: string): boolean {
+  return text.includes('@') && EMAIL_RE.test(text.replace(/\$\{[^}]*\}/g, ''));
+}
+const emailMessage = (what: string) => `${what} looks like an email address; names become metric labels: use an identifier`;
+/** A string that becomes a label: no email address in it. */
+const label = <T extends z.ZodString>(s: T, what: string) => s.refine((v) => !looksLikeEmail(v), { message: emailMessage(what) });
+
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export const HttpMethod = z.preprocess(
   (v) => (typeof v === 'string' ? v.toUpperCase() : v),
@@ -23,19 +51,21 @@ export const FromEnv = z.strictObject({
 export type FromEnv = z.output<typeof FromEnv>;
 
 const NAME_RE = /^[a-z][a-z0-9_-]*$/;
-const Name = z.string().regex(NAME_RE, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
+const Name = label(z.string(), 'this name').regex(NAME_RE, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
 
-const RoutePath = z
-  .string()
+const RoutePath = label(z.string(), 'this path')
   .startsWith('/', 'expected a path starting with "/"')
   .refine((p) => !/\s/.test(p), 'expected a path without spaces');
 
 /** Which answers count as "the endpoint works". */
-export const StatusExpectation = z.union([
-  /** `exists`: any answer but 404, 405 or 5xx — an unauthenticated login answering 401 passes. */
-  z.literal('exists'),
-  z.array(z.number().int().min(100).max(599)).min(1),
-]);
+export const StatusExpectation = z.union(
+  [
+    /** `exists`: any answer but 404, 405 or 5xx — an unauthenticated login answering 401 passes. */
+    z.literal('exists'),
+    z.array(z.number().int().min(100).max(599)).min(1),
+  ],
+  { error: 'expected "exists" or a list of HTTP status codes (100 to 599), e.g. [200, 401]' },
+);
 
 /**
  * An assertion on a JSON answer. `path` is a dotted path with optional indexes
@@ -75,6 +105,8 @@ const Expectation = z.strictObject({
 
 /** Text with `${env:NAME}` (a secret read at run time) and, in flows, `${capture}` placeholders. */
 const Template = z.string();
+/** A header value: text, or `{ env: NAME, prefix: "Bearer " }`. */
+const HeaderValue = z.union([Template, FromEnv], { error: 'expected text (it may hold ${env:NAME}) or { env: NAME, prefix: "Bearer " }' });
 
 export const Probe = z.strictObject({
   /** Probe this endpoint at run time (default `true`); startup validation checks it either way. */
@@ -82,14 +114,14 @@ export const Probe = z.strictObject({
   /** JSON body sent with the probe request; strings may hold `${env:NAME}`. */
   body: z.unknown().optional(),
   /** Request headers; a value can come from the environment (`{ env: NAME, prefix: "Bearer " }` or `"Bearer ${env:NAME}"`). */
-  headers: z.record(z.string(), z.union([Template, FromEnv])).default({}),
+  headers: z.record(z.string(), HeaderValue).default({}),
   expect: Expectation.default(() => Expectation.parse({})),
   /** The request is a failure after this long. */
-  timeout: Duration.default(5000),
+  timeout: timer(Duration.default(5000)),
   /** Over this latency the endpoint is degraded (`warn`); default: none. */
-  latencyWarn: Duration.optional(),
+  latencyWarn: timer(Duration.optional()),
   /** How often to probe; default `monitor.intervals.endpoints`. */
-  interval: Duration.optional(),
+  interval: timer(Duration.optional()),
 });
 export type Probe = z.output<typeof Probe>;
 
@@ -99,12 +131,12 @@ export const FlowStep = z.strictObject({
   method: HttpMethod,
   /** Path on the app, e.g. `/api/v1/admin/feature-flags`; may hold `${capture}` placeholders. */
   path: RoutePath,
-  headers: z.record(z.string(), z.union([Template, FromEnv])).default({}),
+  headers: z.record(z.string(), HeaderValue).default({}),
   body: z.unknown().optional(),
   expect: Expectation.default(() => Expectation.parse({})),
   /** Values to keep from the JSON answer: `{ token: accessToken }`. Captured values are secrets: never logged. */
   capture: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a variable name'), z.string().min(1)).default({}),
-  timeout: Duration.default(5000),
+  timeout: timer(Duration.default(5000)),
 });
 export type FlowStep = z.output<typeof FlowStep>;
 
@@ -124,7 +156,7 @@ export const Flow = z
     /** In an object manifest: your own flow; it fails by throwing or returning `false`. */
     check: z.custom<FlowFunction>((v) => typeof v === 'function', 'expected a function').optional(),
     /** How often to run it; default `monitor.intervals.flows`. */
-    interval: Duration.optional(),
+    interval: timer(Duration.optional()),
   })
   .refine((f) => Boolean(f.steps) !== Boolean(f.check), { message: 'expected exactly one of "steps" or "check"' });
 export type Flow = z.output<typeof Flow>;
@@ -136,7 +168,7 @@ export const Recovery = z.strictObject({
   /** Attempts per incident. */
   attempts: z.number().int().min(1).max(20).default(3),
   /** Wait before the first retry; doubles each time. */
-  backoff: Duration.default(1000),
+  backoff: timer(Duration.default(1000), { zeroOk: true }),
 });
 
 const EndpointObject = z.strictObject({
@@ -177,10 +209,10 @@ export type RouterSpec = z.output<typeof RouterSpec>;
 const EnvRef = z.strictObject({
   env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'),
 });
-const Target = z.union([z.string().min(1), EnvRef]);
+const Target = z.union([z.string().min(1), EnvRef], { error: 'expected a URL as text, or { env: NAME } to read it from the environment' });
 
 type CustomCheck = (signal: AbortSignal) => Promise<unknown> | unknown;
-const checkBase = { timeout: Duration.default(2000) };
+const checkBase = { timeout: timer(Duration.default(2000)) };
 
 export const DependencyCheck = z.discriminatedUnion('type', [
   /** Every named variable is set and not empty. Only names are reported, never values. */
@@ -258,16 +290,16 @@ export const ShutdownOptions = z.strictObject({
   /** Signals that start a graceful shutdown; `[]` leaves signals to the app. */
   signals: z.array(z.enum(['SIGTERM', 'SIGINT', 'SIGHUP'])).default(['SIGTERM']),
   /** How long `/ready` answers 503 before the server stops accepting connections. */
-  drainDelay: Duration.default(3000),
+  drainDelay: timer(Duration.default(3000), { zeroOk: true }),
   /** After the drain, how long requests in flight may take before their connections are closed. */
-  timeout: Duration.default(10_000),
+  timeout: timer(Duration.default(10_000), { zeroOk: true }),
 });
 
 export const TelemetryOptions = z.strictObject({
   /** Periodic export interval when `OTEL_METRIC_EXPORT_INTERVAL` is not set. */
-  exportInterval: Duration.default(10_000),
+  exportInterval: timer(Duration.default(10_000)),
   /** The longest a state-change flush may hold up startup. */
-  flushTimeout: Duration.default(5000),
+  flushTimeout: timer(Duration.default(5000), { zeroOk: true }),
 });
 
 const Level = z.strictObject({ warn: z.number().positive(), fail: z.number().positive() }).refine((l) => l.warn <= l.fail, {
@@ -289,13 +321,13 @@ export const MonitorOptions = z.strictObject({
   /** Defaults from the original design: critical endpoints 30 s, database 60 s, memory 120 s, error rates 30 s. */
   intervals: z
     .strictObject({
-      endpoints: Duration.default(30_000),
-      flows: Duration.default(60_000),
-      dependencies: Duration.default(60_000),
-      process: Duration.default(120_000),
-      errorRate: Duration.default(30_000),
-      drift: Duration.default(60_000),
-      integration: Duration.default(300_000),
+      endpoints: timer(Duration.default(30_000)),
+      flows: timer(Duration.default(60_000)),
+      dependencies: timer(Duration.default(60_000)),
+      process: timer(Duration.default(120_000)),
+      errorRate: timer(Duration.default(30_000)),
+      drift: timer(Duration.default(60_000)),
+      integration: timer(Duration.default(300_000)),
     })
     .default(() => ({ endpoints: 30_000, flows: 60_000, dependencies: 60_000, process: 120_000, errorRate: 30_000, drift: 60_000, integration: 300_000 })),
   /** Level 1 thresholds. */
@@ -314,7 +346,7 @@ export const MonitorOptions = z.strictObject({
   /** 5xx share per route over a window, from the app's own traffic (level 2). */
   errorRate: z
     .strictObject({
-      window: Duration.default(300_000),
+      window: timer(Duration.default(300_000)),
       warn: z.number().min(0).max(1).default(0.05),
       fail: z.number().min(0).max(1).default(0.25),
       minRequests: z.number().int().min(1).default(20),
@@ -339,11 +371,11 @@ export type MonitorOptions = z.output<typeof MonitorOptions>;
 export const Manifest = z
   .strictObject({
     /** `service.name`; `OTEL_SERVICE_NAME` overrides it. */
-    service: z.string().min(1),
+    service: label(z.string(), 'the service name').min(1),
     /** `service.version`. */
-    version: z.string().optional(),
+    version: label(z.string(), 'the version').optional(),
     /** `deployment.environment.name`; `VIGIL_ENVIRONMENT` overrides it. */
-    environment: z.string().optional(),
+    environment: label(z.string(), 'the environment').optional(),
     components: z
       .record(Name, Component)
       .refine((c) => Object.keys(c).length > 0, 'expected at least one component'),
@@ -376,6 +408,10 @@ export const Manifest = z
       const names = new Set<string>();
       spec.routers.forEach((r, i) => {
         const name = routerName(r);
+        // A name given is checked by its schema; a name taken from the module's file name is checked here.
+        if (!r.name && looksLikeEmail(name)) {
+          ctx.addIssue({ code: 'custom', path: ['components', component, 'routers', i, 'module'], message: `${emailMessage(`the router name "${name}" (from the module's file name)`)} such as "name: ops-tools"` });
+        }
         if (names.has(name)) {
           ctx.addIssue({
             code: 'custom',
@@ -385,8 +421,51 @@ export const Manifest = z
         }
         names.add(name);
       });
+      spec.endpoints.forEach((e, i) => {
+        const at = ['components', component, 'endpoints', i, 'probe'];
+        for (const [where, text] of templates({ headers: e.probe.headers, body: e.probe.body })) checkPlaceholders(text, new Set(), [...at, ...where], ctx, false);
+      });
+      for (const [flow, f] of Object.entries(spec.flows)) {
+        const captured = new Set<string>();
+        const stepNames = new Map<string, number>();
+        (f.steps ?? []).forEach((step, i) => {
+          const at = ['components', component, 'flows', flow, 'steps', i];
+          const first = stepNames.get(step.name);
+          if (first !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `step name "${step.name}" is used twice in this flow (steps.${first} has it): expected unique step names` });
+          else stepNames.set(step.name, i);
+          for (const [where, text] of templates({ path: step.path, headers: step.headers, body: step.body })) checkPlaceholders(text, captured, [...at, ...where], ctx, true);
+          for (const name of Object.keys(step.capture)) captured.add(name);
+        });
+      }
     }
   });
+
+/** Every string of a request (path, header values, body) that may hold placeholders, with its path. */
+function templates(value: unknown, at: Array<string | number> = []): Array<[Array<string | number>, string]> {
+  if (typeof value === 'string') return [[at, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => templates(v, [...at, i]));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => templates(v, [...at, k]));
+  return [];
+}
+
+/**
+ * `${env:NAME}` is read from the environment at run time; `${name}` is a value an
+ * earlier flow step captured. A name never captured, or a placeholder of neither
+ * form, would fail (or be sent as written) on every run.
+ */
+function checkPlaceholders(text: string, captured: Set<string>, path: Array<string | number>, ctx: z.RefinementCtx, inFlow: boolean): void {
+  for (const [placeholder, inner] of text.matchAll(/\$\{([^}]*)\}/g)) {
+    if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(inner!)) continue;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(inner!)) {
+      ctx.addIssue({ code: 'custom', path, message: `expected a placeholder \${env:NAME} or \${capture}, got "${placeholder}"` });
+    } else if (!captured.has(inner!)) {
+      const message = inFlow
+        ? `"${placeholder}" is not captured by an earlier step: expected "capture: { ${inner}: <path in the answer> }" before it, or \${env:NAME}`
+        : `"${placeholder}" is not captured by an earlier step: a probe captures nothing, expected \${env:NAME}`;
+      ctx.addIssue({ code: 'custom', path, message });
+    }
+  }
+}
 
 /** The parsed manifest, defaults applied. */
 export type Manifest = z.output<typeof Manifest>;
