@@ -90,15 +90,47 @@ export function buildResource(attributes: Record<string, string>): Resource {
   return defaultResource().merge(resourceFromAttributes(attributes)).merge(detectResources({ detectors: [envDetector] }));
 }
 
+/** Longest OpenTelemetry message logged, in characters. */
+const MAX_DIAG_MESSAGE = 300;
+
+/**
+ * OpenTelemetry's global error handler passes an error on as the JSON of all
+ * its properties: the stack and, for a refused export, the endpoint's whole
+ * answer (up to 4 MB: a proxy's error page, often different every time, so
+ * every failed export would be a new message of its own, logged in full). Only
+ * the error's first line and its code are kept, and any message is cut at 300
+ * characters.
+ */
+export function summarizeDiagMessage(message: string): string {
+  let text = message;
+  if (message.startsWith('{"')) {
+    try {
+      const e = JSON.parse(message) as Record<string, unknown>;
+      const head = typeof e.stack === 'string' ? e.stack : typeof e.message === 'string' ? e.message : undefined;
+      if (head !== undefined) {
+        const code = typeof e.code === 'string' || typeof e.code === 'number' ? String(e.code) : '';
+        const first = head.split('\n')[0]!.trim();
+        text = code && !first.includes(code) ? `${first} (code ${code})` : first;
+      }
+    } catch {
+      // not an error's JSON: logged as it is
+    }
+  }
+  return text.length > MAX_DIAG_MESSAGE ? `${text.slice(0, MAX_DIAG_MESSAGE)}…` : text;
+}
+
 /**
  * OpenTelemetry's errors (a failing export, say) as pino warnings — the app
  * keeps working, so they are not its errors — the
  * same message at most once a minute: a dead collector must be visible in the
- * logs without flooding them.
+ * logs without flooding them. Messages are shortened by
+ * {@link summarizeDiagMessage} first, so an endpoint's error pages neither
+ * reach the log nor defeat the once-a-minute rule.
  */
 export function diagToPino(logger: Logger, now: () => number = Date.now): DiagLogger {
   const lastSeen = new Map<string, number>();
-  const log = (message: string, ...args: unknown[]) => {
+  const log = (raw: string, ...args: unknown[]) => {
+    const message = summarizeDiagMessage(raw);
     const t = now();
     if ((lastSeen.get(message) ?? -Infinity) > t - 60_000) return;
     lastSeen.set(message, t);
