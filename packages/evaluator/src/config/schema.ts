@@ -4,12 +4,29 @@
  * (notifiers). The zod schemas are the types.
  */
 import { z } from 'zod';
-import { Duration } from '@vigil/sdk';
+import { Duration as SdkDuration } from '@vigil/sdk';
 
-/** `500ms`, `30s`, `5m`, `1h`, or whole milliseconds: the same durations as the manifest's. */
-export { Duration };
+/** `500ms`, `30s`, `5m`, `1h`, or whole milliseconds: the same durations as the manifest's (zod alone says "Invalid input" for null, a list, a map). */
+export const Duration = z.union([z.number(), z.string()], { error: 'expected a duration such as "500ms", "5s" or "2m" (or whole milliseconds)' }).pipe(SdkDuration);
 
-const Name = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
+/** Node's longest timer: a longer delay fires after 1 ms (a loop with no pause). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A duration set as a timer (an interval, a request timeout, a retry delay): over 0 and at most {@link MAX_TIMER_MS}. On the default, so the field's schema stays `Duration`. */
+function timer(schema: z.ZodDefault<typeof Duration>): z.ZodDefault<typeof Duration> {
+  return schema
+    .refine((ms) => ms > 0, { message: 'expected a duration over 0 (e.g. "500ms"): 0 would run in a loop with no pause' })
+    .refine((ms) => ms <= MAX_TIMER_MS, { message: `expected a duration of at most 24 days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)` });
+}
+
+/** Rule names, context keys and channels become alert labels: an email address there would put personal data into every alert. */
+const EMAIL_RE = /[^\s@/\\,;:<>()[\]"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/;
+const label = (what: string) => z.string().refine((v) => !(v.includes('@') && EMAIL_RE.test(v)), { message: `${what} looks like an email address; names become alert labels: use an identifier` });
+
+const Name = label('this name').regex(/^[a-z][a-z0-9_-]*$/, 'expected a lowercase name: letters, digits, "_" or "-", starting with a letter');
+const ContextKey = label('this context').regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_CASE key');
+const Channel = label('this channel').min(1);
+/** zod alone says "Invalid URL". */
+const Url = z.url({ error: 'expected an absolute URL such as "http://127.0.0.1:9093"' });
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 
 // ── Sources ──────────────────────────────────────────────────────────────────
@@ -25,12 +42,12 @@ export const OtlpSource = z.strictObject({
 
 export const PrometheusSource = z.strictObject({
   type: z.literal('prometheus'),
-  url: z.url(),
+  url: Url,
   /** How often to query. */
-  interval: Duration.default(5000),
+  interval: timer(Duration.default(5000)),
   /** Extra label matchers put into every query, e.g. `deployment_environment_name="production"`. */
   selector: z.string().default(''),
-  timeout: Duration.default(5000),
+  timeout: timer(Duration.default(5000)),
 });
 
 export const Source = z.discriminatedUnion('type', [OtlpSource, PrometheusSource]);
@@ -41,11 +58,11 @@ export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependenc
 
 export const Match = z.strictObject({
   /** Service names (`service.name`); any when omitted. */
-  service: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  service: z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected a service name or a list of them' }).optional(),
   /** Component names; any when omitted. */
-  component: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  component: z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected a component name or a list of them' }).optional(),
   /** Signal kinds; any when omitted. */
-  signal: z.union([z.enum(SIGNAL_KIND_NAMES), z.array(z.enum(SIGNAL_KIND_NAMES)).min(1)]).optional(),
+  signal: z.union([z.enum(SIGNAL_KIND_NAMES), z.array(z.enum(SIGNAL_KIND_NAMES)).min(1)], { error: `expected a signal kind or a list of them: ${SIGNAL_KIND_NAMES.join(', ')}` }).optional(),
   /** Labels the signal must carry, with a value (exact) or `/regex/`. */
   labels: z
     .record(
@@ -77,8 +94,8 @@ export const Impact = z.strictObject({
   /** Who is affected, in words. */
   customers: z.string().optional(),
   /** A business context key (`ZEBRA_ADMIN_ACCESS`) that selects its own channels and escalation. */
-  context: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_CASE key').optional(),
-  runbook: z.url().optional(),
+  context: ContextKey.optional(),
+  runbook: Url.optional(),
   /** The alert's summary; `{service}`, `{component}`, `{signals}` are filled in. */
   summary: z.string().optional(),
 });
@@ -96,12 +113,12 @@ export const Escalation = z.strictObject({
   /** Unresolved this long after firing → the escalation level rises by one and the alert is sent again. */
   after: Duration,
   /** Extra channels from this escalation level on. */
-  channels: z.array(z.string().min(1)).default([]),
+  channels: z.array(Channel).default([]),
 });
 
 export const Policy = z.strictObject({
   /** Routing labels (`channels`) put on the alert: Alertmanager routes on them. */
-  channels: z.array(z.string().min(1)).min(1),
+  channels: z.array(Channel).min(1),
   /** The failure must last this long before the alert fires (flap damping on top of the SDK's). */
   for: Duration.default(0),
   escalation: z.array(Escalation).default([]),
@@ -114,7 +131,7 @@ export type Policy = z.output<typeof Policy>;
 
 /** A business context's own routing: replaces the level's channels and escalation when an impact names it. */
 export const Context = z.strictObject({
-  channels: z.array(z.string().min(1)).min(1).optional(),
+  channels: z.array(Channel).min(1).optional(),
   escalation: z.array(Escalation).optional(),
   /** A headline put before the summary, e.g. "ZEBRA ALERT: admin access failure — £925K opportunity at risk". */
   headline: z.string().optional(),
@@ -124,26 +141,26 @@ export type Context = z.output<typeof Context>;
 // ── Notifiers ────────────────────────────────────────────────────────────────
 const Retry = z.strictObject({
   /** First retry after this; doubles up to `max`. Delivery is retried until it succeeds. */
-  initial: Duration.default(1000),
-  max: Duration.default(60_000),
+  initial: timer(Duration.default(1000)),
+  max: timer(Duration.default(60_000)),
 });
 
 export const AlertmanagerNotifier = z.strictObject({
   type: z.literal('alertmanager'),
   /** One or more Alertmanager base URLs (a cluster): every alert goes to each. */
-  urls: z.array(z.url()).min(1),
+  urls: z.array(Url).min(1),
   /** Active alerts are posted again this often, well within Alertmanager's resolve_timeout (5 m). */
-  resend: Duration.default(60_000),
-  timeout: Duration.default(5000),
+  resend: timer(Duration.default(60_000)),
+  timeout: timer(Duration.default(5000)),
   retry: Retry.default(() => Retry.parse({})),
 });
 
 export const WebhookNotifier = z.strictObject({
   type: z.literal('webhook'),
-  url: z.url(),
+  url: Url,
   /** Headers; a value `${env:NAME}` is read from the environment. */
   headers: z.record(z.string(), z.string()).default({}),
-  timeout: Duration.default(5000),
+  timeout: timer(Duration.default(5000)),
   retry: Retry.default(() => Retry.parse({})),
 });
 
@@ -163,12 +180,12 @@ export const EvaluatorConfig = z
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(9464),
         /** The base URL alerts link back to (`generatorURL`); default `http://host:port`. */
-        publicUrl: z.url().optional(),
+        publicUrl: Url.optional(),
       })
       .default({ host: '127.0.0.1', port: 9464 }),
     source: Source,
     /** How often rules and policies run. */
-    interval: Duration.default(1000),
+    interval: timer(Duration.default(1000)),
     /** A service with no telemetry for this long raises a "telemetry silent" signal (a dead-man's switch). */
     silentAfter: Duration.default(60_000),
     /** An instance with no telemetry for this long no longer counts as live (its last state is kept for `retain`). */
@@ -179,7 +196,7 @@ export const EvaluatorConfig = z
     /** The impact when no rule matches. */
     defaultImpact: Impact.default({ level: 'medium', priority: 'P2', customers: 'a subset of functionality' }),
     policies: z.strictObject({ critical: Policy, high: Policy, medium: Policy, low: Policy }),
-    contexts: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_CASE key'), Context).default({}),
+    contexts: z.record(ContextKey, Context).default({}),
     notifiers: z.record(Name, Notifier).refine((n) => Object.keys(n).length > 0, 'expected at least one notifier'),
   })
   .superRefine((c, ctx) => {

@@ -35,6 +35,9 @@ const emailMessage = (what: string) => `${what} looks like an email address; nam
 /** A string that becomes a label: no email address in it. */
 const label = <T extends z.ZodString>(s: T, what: string) => s.refine((v) => !looksLikeEmail(v), { message: emailMessage(what) });
 
+/** zod alone says "Invalid URL". */
+const Url = z.url({ error: 'expected an absolute URL such as "http://127.0.0.1:3000"' });
+
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export const HttpMethod = z.preprocess(
   (v) => (typeof v === 'string' ? v.toUpperCase() : v),
@@ -310,7 +313,7 @@ export const MonitorOptions = z.strictObject({
   /** Run the runtime monitor after a successful `validate()`. */
   enabled: z.boolean().default(true),
   /** Where probes are sent; default: the address of the server given to `validate()`. */
-  baseUrl: z.url().optional(),
+  baseUrl: Url.optional(),
   /** Checks running at the same time, at most. */
   concurrency: z.number().int().min(1).max(64).default(4),
   /** Each interval varies by up to this fraction, so instances do not probe in lockstep. */
@@ -360,7 +363,7 @@ export const MonitorOptions = z.strictObject({
         .strictObject({ path: RoutePath, method: HttpMethod.default('GET'), requests: z.number().int().min(1).max(1000).default(50), expectStatus: z.number().int().default(429), component: Name.optional() })
         .optional(),
       jwt: z
-        .strictObject({ secretEnv: z.string().optional(), minSecretLength: z.number().int().min(1).default(32), jwksUrl: z.url().optional(), component: Name.optional() })
+        .strictObject({ secretEnv: z.string().optional(), minSecretLength: z.number().int().min(1).default(32), jwksUrl: Url.optional(), component: Name.optional() })
         .optional(),
       errorHandler: z.strictObject({ component: Name.optional() }).optional(),
     })
