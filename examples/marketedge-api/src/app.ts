@@ -17,7 +17,13 @@ export async function createApp(guard: VigilGuard): Promise<express.Express> {
   if (demoNoise) app.get('/demo/noise', (_req, res) => void res.json(noiseStats()));
 
   app.use((req, res) => void res.status(404).json({ error: `no route ${req.method} ${req.path}` }));
-  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: Error & { status?: number; expose?: boolean; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    // body-parser's errors (bad JSON, too large) are the client's: a 4xx. The JSON parser's own
+    // message can quote the body, so it is not echoed.
+    if (err.status && err.status >= 400 && err.status < 500 && err.expose) {
+      res.status(err.status).json({ error: err.type === 'entity.parse.failed' ? 'the request body is not valid JSON' : err.message });
+      return;
+    }
     guard.logger.error({ err }, 'unhandled error');
     res.status(500).json({ error: 'internal error' });
   });
