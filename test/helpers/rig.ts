@@ -327,6 +327,8 @@ export interface PrometheusOptions {
   evaluationInterval?: string;
   /** Entries of `scrape_configs`, as objects (written as-is). */
   scrapeConfigs?: object[];
+  /** Listen on this 127.0.0.1 port (e.g. to come back where a stopped one was) instead of a free one. */
+  port?: number;
 }
 
 /** One sample of an instant query result. */
@@ -371,7 +373,7 @@ export function prometheusConfig(opts: PrometheusOptions = {}): string {
   return JSON.stringify(config, null, 2) + '\n';
 }
 
-/** Starts Prometheus on a free 127.0.0.1 port with remote-write receiver and lifecycle API on. */
+/** Starts Prometheus on a free 127.0.0.1 port (or `opts.port`) with remote-write receiver and lifecycle API on. */
 export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Prometheus> {
   const bin = stackBin('prometheus');
   const dir = await makeTempDir('prometheus');
@@ -379,7 +381,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     const configFile = path.join(dir, 'prometheus.yml');
     await writeFile(configFile, prometheusConfig(opts));
     return await withPortRetry(async () => {
-      const port = await freePort();
+      const port = opts.port ?? (await freePort());
       const url = `http://127.0.0.1:${port}`;
       const proc = await startProcess({
         name: 'prometheus',
@@ -497,8 +499,11 @@ export interface Alertmanager {
   stop(): Promise<void>;
 }
 
-/** Starts Alertmanager (clustering off) on a free 127.0.0.1 port with the given YAML config. */
-export async function startAlertmanager(opts: { config: string }): Promise<Alertmanager> {
+/**
+ * Starts Alertmanager (clustering off) on a free 127.0.0.1 port with the given YAML config, or on
+ * `port` (e.g. one a client was pointed at before Alertmanager was up).
+ */
+export async function startAlertmanager(opts: { config: string; port?: number }): Promise<Alertmanager> {
   const bin = stackBin('alertmanager');
   const missing = ALERTMANAGER_TEMPLATES.filter((t) => !existsSync(t));
   if (missing.length) {
@@ -510,7 +515,7 @@ export async function startAlertmanager(opts: { config: string }): Promise<Alert
     await writeFile(configFile, opts.config);
     await mkdir(path.join(dir, 'data'));
     return await withPortRetry(async () => {
-      const port = await freePort();
+      const port = opts.port ?? (await freePort());
       const url = `http://127.0.0.1:${port}`;
       const proc = await startProcess({
         name: 'alertmanager',

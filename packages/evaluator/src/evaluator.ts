@@ -4,6 +4,22 @@
  * applied on an interval, notifications out. Stateless apart from what it is
  * currently alerting on, so two replicas can run side by side: Alertmanager
  * deduplicates their identical alerts.
+ *
+ * With `state.file` that state survives a restart (state/persist.ts): the
+ * alerts, the signals and the undelivered notifications are written before
+ * any notification can leave, and read back at start. After a restart:
+ *
+ * - a firing alert stays firing with its `firedAt`, escalation level and
+ *   labels: no new page, and escalation at `firedAt + after`;
+ * - WARM-UP: until the source has had its chance to speak (OTLP: `staleAfter`
+ *   after the start, the longest a live instance goes without exporting;
+ *   Prometheus: the first successful poll), a restored alert with no signal
+ *   counts as still failing, with its last assessment, instead of resolving
+ *   for want of data;
+ * - silence is judged only over time the evaluator could hear: a service is
+ *   silent when nothing came for `silentAfter` since max(its last data, the
+ *   restart with restored state, the Prometheus source's recovery). While it
+ *   cannot judge, it raises no silence alert and resolves none it holds.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,12 +28,14 @@ import type { Logger } from 'pino';
 import type { EvaluatorConfig } from './config/schema.js';
 import { createNotifiers } from './notifiers/registry.js';
 import type { AlertNotification, Notifier } from './notifiers/types.js';
-import { step, type AlertState } from './policies/engine.js';
+import { policyFor, step, toNotification, type AlertState } from './policies/engine.js';
 import { assess, groupSignals, type Assessment } from './rules/impact.js';
 import type { Signal } from './signals/types.js';
 import { createOtlpReceiver, type ProbeLatencyPoint } from './sources/otlp.js';
 import { createPrometheusSource } from './sources/prometheus.js';
+import { StateFile, type EvaluatorState } from './state/persist.js';
 import { SignalStore } from './state/store.js';
+import { signalKey } from './signals/types.js';
 import { registerInstruments, type EvaluatorInstruments } from './telemetry.js';
 import { createApiServer } from './api/server.js';
 
@@ -36,6 +54,9 @@ export interface SentRecord {
   summary: string;
 }
 
+/** With only signal heartbeats changed (no alert, no queue), the state file is rewritten at most this often. */
+export const STATE_SNAPSHOT_EVERY_MS = 5000;
+
 export class Evaluator {
   readonly store: SignalStore;
   readonly notifiers: Notifier[];
@@ -50,6 +71,18 @@ export class Evaluator {
   /** Probe latency per service and endpoint: the mean over the latest export interval (from cumulative histograms). */
   private readonly latencies = new Map<string, Map<string, { method: string; route: string; component: string; count: number; sum: number; recentMs?: number }>>();
   private readonly now: () => number;
+  private readonly stateFile: StateFile | undefined;
+  /** Alerts read from the state file, held (counted as still failing) until the warm-up is over. */
+  private readonly restoredKeys = new Set<string>();
+  /** Undelivered notifications read from the state file, per notifier name: handed back at start. */
+  private restoredOutbox: Record<string, AlertNotification[]> = {};
+  private restored: { alerts: number; savedAt: number } | undefined;
+  /** Start of the evaluation loop (or construction): when the warm-up began. */
+  private startedAt: number;
+  /** Silence is judged only over time after this (the restart with restored state, the source's recovery). */
+  private hearingSince = -Infinity;
+  private sourceFailed = false;
+  private saved = { alerts: '', outbox: '', revision: -1, at: -Infinity };
 
   constructor(
     readonly config: EvaluatorConfig,
@@ -64,6 +97,82 @@ export class Evaluator {
     if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, now: this.now });
     else this.prometheus = createPrometheusSource({ config: config.source, onSignals, now: this.now, logger: deps.logger.child({ module: 'prometheus-source' }) });
     if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers);
+    this.startedAt = this.now();
+    if (config.state) {
+      this.stateFile = new StateFile(config.state.file, deps.logger.child({ module: 'state' }), this.now);
+      const loaded = this.stateFile.load();
+      if (loaded) this.restore(loaded.state, loaded.savedAt);
+    }
+  }
+
+  private restore(state: EvaluatorState, savedAt: number): void {
+    this.store.restore(state.signals);
+    this.alerts = new Map(state.alerts.map((a) => [a.key, a]));
+    for (const key of this.alerts.keys()) this.restoredKeys.add(key);
+    this.restoredOutbox = state.outbox;
+    this.history.push(...state.history.slice(-500));
+    this.restored = { alerts: this.alerts.size, savedAt };
+    // OTLP: nothing could be heard while this process was not running.
+    if (this.config.source.type === 'otlp') this.hearingSince = this.now();
+    const firing = state.alerts.filter((a) => a.state === 'firing').length;
+    const queued = Object.values(state.outbox).reduce((n, l) => n + l.length, 0);
+    this.deps.logger.info(
+      { stateFile: this.stateFile!.file, savedAt: new Date(savedAt).toISOString(), alerts: this.alerts.size, firing, undelivered: queued },
+      `restored ${this.alerts.size} alert(s) (${firing} firing) and ${queued} undelivered notification(s) from the state file`,
+    );
+  }
+
+  /**
+   * At start, after a restore: Alertmanager hears every restored firing alert
+   * again with its labels and `startsAt` unchanged (the same alert to it, not a
+   * new one; its resend timer needs them too), and every notifier gets back
+   * what it had not delivered. Webhook and console hear no restored alert again.
+   */
+  private redeliver(): void {
+    const now = this.now();
+    for (const notifier of this.notifiers) {
+      const list: AlertNotification[] = [];
+      if (notifier.type === 'alertmanager') {
+        for (const a of this.alerts.values()) {
+          if (a.state !== 'firing' || !a.sentLabels) continue;
+          list.push({ ...toNotification(a, policyFor(this.config, a.assessment), 'firing', now, this.publicUrl), labels: a.sentLabels, id: `${a.key}|${a.escalationLevel}` });
+        }
+      }
+      list.push(...(this.restoredOutbox[notifier.name] ?? []));
+      for (const n of list) notifier.notify(n);
+      if (list.length) this.deps.logger.info({ notifier: notifier.name, notifications: list.length }, 'handed restored notifications back to the notifier');
+    }
+    this.restoredOutbox = {};
+  }
+
+  /** Restored alerts are held until the source has had its chance to deliver. */
+  private warmingUp(now: number): boolean {
+    if (this.restoredKeys.size === 0) return false;
+    if (this.prometheus) {
+      const { lastSuccessAt } = this.prometheus.health();
+      return lastSuccessAt === undefined || lastSuccessAt < this.startedAt;
+    }
+    return now - this.startedAt < this.config.staleAfter;
+  }
+
+  /** A Prometheus source that failed and answers again: silence is judged afresh from its recovery. */
+  private trackSource(now: number): void {
+    if (!this.prometheus) return;
+    const h = this.prometheus.health();
+    if (!h.up) {
+      if (h.consecutiveFailures > 0) this.sourceFailed = true;
+    } else if (this.sourceFailed) {
+      this.sourceFailed = false;
+      this.hearingSince = h.lastSuccessAt ?? now;
+    }
+  }
+
+  /** Whether a `silent` signal counts now; one that cannot be judged still holds a silence alert already raised. */
+  private silenceCounts(s: Signal, now: number): boolean {
+    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
+    if (!sourceDown && now - this.hearingSince > this.config.silentAfter) return true;
+    const held = this.alerts.get(`${s.service}|${s.component}`);
+    return held !== undefined && held.assessment.signals.some((x) => x.kind === 'silent');
   }
 
   private recordLatency(points: ProbeLatencyPoint[]): void {
@@ -85,9 +194,10 @@ export class Evaluator {
     const started = performance.now();
     const now = this.now();
     const current = new Map<string, { service: string; component: string; environment?: string; assessment: Assessment }>();
-    // With the source down, every service would look silent: no silence pages then (the source alert covers it).
-    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
-    const active = this.store.active(now).filter((s) => !(sourceDown && s.kind === 'silent'));
+    this.trackSource(now);
+    // With the source down (or just back, or the evaluator just restarted), every service would
+    // look silent: no new silence alert then, and none held is resolved for it.
+    const active = this.store.active(now).filter((s) => s.kind !== 'silent' || this.silenceCounts(s, now));
     for (const [key, signals] of groupSignals(active)) {
       const first = signals[0]!;
       current.set(key, {
@@ -97,6 +207,18 @@ export class Evaluator {
         assessment: assess(this.config.rules, this.config.defaultImpact, signals),
       });
     }
+    if (this.restoredKeys.size) {
+      if (this.warmingUp(now)) {
+        for (const key of this.restoredKeys) {
+          const a = this.alerts.get(key);
+          if (!a || current.has(key)) continue;
+          current.set(key, { service: a.service, component: a.component, ...(a.environment ? { environment: a.environment } : {}), assessment: a.assessment });
+        }
+      } else {
+        this.deps.logger.info({ held: [...this.restoredKeys].filter((k) => this.alerts.has(k) && !current.has(k)) }, 'warm-up over: restored alerts now follow the signals');
+        this.restoredKeys.clear();
+      }
+    }
     const { send, alerts } = step({ ...this.config, publicUrl: this.publicUrl }, this.alerts, current, now);
     this.alerts = alerts;
     for (const n of send) {
@@ -105,9 +227,43 @@ export class Evaluator {
       this.deps.logger[n.status === 'firing' ? 'warn' : 'info']({ alert: n.id, status: n.status, labels: n.labels }, `${n.status}: ${n.annotations.summary}`);
     }
     if (this.history.length > 500) this.history.splice(0, this.history.length - 500);
+    // Synchronously, before the event loop can put a byte of these notifications on the wire.
+    this.persist(now, send.length > 0);
     this.evaluations++;
     this.instruments?.recordEvaluation((performance.now() - started) / 1000);
     return send;
+  }
+
+  /** The notifications each notifier still has to deliver. */
+  private outbox(): Record<string, AlertNotification[]> {
+    const out: Record<string, AlertNotification[]> = {};
+    for (const n of this.notifiers) {
+      const pending = n.pending?.() ?? [];
+      if (pending.length) out[n.name] = pending;
+    }
+    return out;
+  }
+
+  private collect(outbox = this.outbox()): EvaluatorState {
+    return { alerts: [...this.alerts.values()], signals: this.store.snapshot(), outbox, history: this.history.slice(-100) };
+  }
+
+  /**
+   * Writes the state file when an alert changed state (or notifications were
+   * sent), when a notifier's queue changed (queued, delivered), and otherwise at
+   * most every {@link STATE_SNAPSHOT_EVERY_MS} when only signals changed.
+   */
+  private persist(now: number, urgent: boolean): void {
+    if (!this.stateFile) return;
+    const alerts = JSON.stringify(
+      [...this.alerts.values()].map((a) => [a.key, a.state, a.since, a.firedAt, a.escalationLevel, a.lastSentAt, a.sentLabels, a.assessment.rule, a.assessment.signals.map(signalKey)]),
+    );
+    const outbox = this.outbox();
+    const outboxText = JSON.stringify(outbox);
+    const revision = this.store.revision;
+    const changed = urgent || alerts !== this.saved.alerts || outboxText !== this.saved.outbox;
+    if (!changed && (revision === this.saved.revision || now - this.saved.at < STATE_SNAPSHOT_EVERY_MS)) return;
+    if (this.stateFile.save(this.collect(outbox))) this.saved = { alerts, outbox: outboxText, revision, at: now };
   }
 
   get publicUrl(): string | undefined {
@@ -147,6 +303,15 @@ export class Evaluator {
       })),
       notifiers: this.notifiers.map((n) => n.health()),
       history: this.history.slice(-100),
+      ...(this.stateFile && {
+        state: {
+          file: this.stateFile.file,
+          ...(this.stateFile.lastSavedAt !== undefined && { savedAt: new Date(this.stateFile.lastSavedAt).toISOString() }),
+          ...(this.stateFile.lastError !== undefined && { lastError: this.stateFile.lastError }),
+          ...(this.restored && { restored: { alerts: this.restored.alerts, savedAt: new Date(this.restored.savedAt).toISOString() } }),
+          warmingUp: this.warmingUp(now),
+        },
+      }),
     };
   }
 
@@ -157,6 +322,8 @@ export class Evaluator {
       this.server!.once('error', reject);
       this.server!.listen(this.config.server.port, this.config.server.host, () => resolve());
     });
+    this.startedAt = this.now();
+    this.redeliver();
     this.prometheus?.start();
     const tick = () => {
       try {
@@ -175,7 +342,12 @@ export class Evaluator {
     clearInterval(this.timer);
     this.prometheus?.stop();
     await Promise.all(this.notifiers.map((n) => n.flush(timeoutMs)));
+    // Taken before the queues stop: the delivery in flight is aborted by stop() and would drop out.
+    const outbox = this.outbox();
     await Promise.all(this.notifiers.map((n) => n.stop()));
+    if (this.stateFile && this.stateFile.save(this.collect(outbox))) {
+      this.deps.logger.info({ stateFile: this.stateFile.file, alerts: this.alerts.size, undelivered: Object.values(outbox).reduce((n, l) => n + l.length, 0) }, 'state saved');
+    }
     if (this.server) {
       const server = this.server;
       await new Promise<void>((r) => {

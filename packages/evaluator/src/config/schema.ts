@@ -198,6 +198,13 @@ export const EvaluatorConfig = z
     policies: z.strictObject({ critical: Policy, high: Policy, medium: Policy, low: Policy }),
     contexts: z.record(ContextKey, Context).default({}),
     notifiers: z.record(Name, Notifier).refine((n) => Object.keys(n).length > 0, 'expected at least one notifier'),
+    /** Keep the alerts, the signals and undelivered notifications in this file across restarts; off when omitted. */
+    state: z
+      .strictObject({
+        /** The state file (relative to the working directory); written atomically, read at start. */
+        file: z.string().trim().min(1, 'expected the path of the state file'),
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

@@ -136,6 +136,15 @@ export class DeliveryQueue<T> {
     return this.pending.length + (this.current ? 1 : 0);
   }
 
+  /**
+   * The items not delivered yet, oldest first: the one being sent or retried,
+   * then the waiting ones. What a restart must deliver again (the evaluator
+   * persists it); the one in flight may have arrived already (at least once).
+   */
+  items(): T[] {
+    return [...(this.current ? [this.current.item] : []), ...this.pending.map((e) => e.item)];
+  }
+
   /** Queues an item (or replaces the waiting one of its key) and returns at once. */
   push(item: T): void {
     if (this.stopped) {

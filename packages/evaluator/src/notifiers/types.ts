@@ -46,5 +46,11 @@ export interface Notifier {
   /** Resolves when everything queued so far was delivered or `timeoutMs` passed. */
   flush(timeoutMs: number): Promise<void>;
   health(): NotifierHealth;
+  /**
+   * The notifications queued and not delivered yet, oldest first (a notifier
+   * that writes at once, like the console, has none). The evaluator persists
+   * them so that a restart delivers them instead of losing them.
+   */
+  pending?(): AlertNotification[];
   stop(): Promise<void>;
 }

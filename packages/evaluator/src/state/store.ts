@@ -48,20 +48,68 @@ interface InstanceState {
   signals: Map<string, Signal>;
 }
 
+/** The store as data, for the state file ({@link SignalStore.snapshot}). */
+export interface StoreSnapshot {
+  services: Array<{ service: string; instances: Array<{ instance: string; lastSeen: number; environment?: string; signals: Signal[] }> }>;
+}
+
 /** The subject of the synthetic signal of a silent service. */
 export const SILENT_SUBJECT = 'telemetry';
 
 export class SignalStore {
   /** service → instance → state. */
   private readonly byService = new Map<string, Map<string, InstanceState>>();
+  private changes = 0;
 
   constructor(
     readonly options: SignalStoreOptions,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Grows with every ingest and every instance forgotten: a cheap "has it changed since". */
+  get revision(): number {
+    return this.changes;
+  }
+
+  /** Everything the store holds, as plain data. */
+  snapshot(): StoreSnapshot {
+    return {
+      services: [...this.byService].map(([service, instances]) => ({
+        service,
+        instances: [...instances].map(([instance, st]) => ({
+          instance,
+          lastSeen: st.lastSeen,
+          ...(st.environment ? { environment: st.environment } : {}),
+          signals: [...st.signals.values()],
+        })),
+      })),
+    };
+  }
+
+  /** Puts a snapshot's instances back (each keeps its `lastSeen`); a newer state already held wins. */
+  restore(snapshot: StoreSnapshot): void {
+    for (const { service, instances } of snapshot.services) {
+      for (const { instance, lastSeen, environment, signals } of instances) {
+        let byInstance = this.byService.get(service);
+        if (!byInstance) this.byService.set(service, (byInstance = new Map()));
+        let inst = byInstance.get(instance);
+        if (!inst) byInstance.set(instance, (inst = { lastSeen, signals: new Map() }));
+        inst.lastSeen = Math.max(inst.lastSeen, lastSeen);
+        if (environment && !inst.environment) inst.environment = environment;
+        for (const s of signals) {
+          if (s.kind === 'silent') continue;
+          const key = signalKey(s);
+          const held = inst.signals.get(key);
+          if (!held || s.observedAt > held.observedAt) inst.signals.set(key, s);
+        }
+      }
+    }
+    this.changes++;
+  }
+
   /** Keeps the latest signal per (service, instance, key); every instance in the batch was seen at `receivedAt`. */
   ingest(signals: Signal[], receivedAt: number): void {
+    if (signals.length) this.changes++;
     for (const s of signals) {
       if (s.kind === 'silent') continue; // the store's own conclusion, never an input
       let instances = this.byService.get(s.service);
@@ -153,7 +201,12 @@ export class SignalStore {
   /** Drops instances not seen for `retain`, and services left with none. */
   private prune(now: number): void {
     for (const [service, instances] of this.byService) {
-      for (const [id, st] of instances) if (now - st.lastSeen > this.options.retain) instances.delete(id);
+      for (const [id, st] of instances) {
+        if (now - st.lastSeen > this.options.retain) {
+          instances.delete(id);
+          this.changes++;
+        }
+      }
       if (instances.size === 0) this.byService.delete(service);
     }
   }

@@ -180,6 +180,26 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
       await Promise.all(targets.map((t) => t.queue.flush(timeoutMs)));
     },
 
+    pending(): AlertNotification[] {
+      // Each URL has its own queue: what any of them still has to post, once per label set and state.
+      const out = new Map<string, AlertNotification>();
+      for (const t of targets) {
+        for (const a of t.queue.items()) {
+          const status = a.body.endsAt === undefined ? 'firing' : 'resolved';
+          out.set(`${a.key} ${status}`, {
+            id: a.id,
+            status,
+            labels: { ...a.body.labels },
+            annotations: { ...a.body.annotations },
+            startsAt: new Date(a.body.startsAt),
+            ...(a.body.endsAt !== undefined && { endsAt: new Date(a.body.endsAt) }),
+            ...(a.body.generatorURL !== undefined && { generatorURL: a.body.generatorURL }),
+          });
+        }
+      }
+      return [...out.values()];
+    },
+
     health(): NotifierHealth {
       const h: NotifierHealth = { name, type: 'alertmanager', queued: 0, sent: 0, failed: 0 };
       const failing: string[] = [];

@@ -137,6 +137,16 @@ export function createWebhookNotifier(name: string, config: WebhookConfig, deps:
       queue.push(payloadOf(n));
     },
     flush: (timeoutMs) => queue.flush(timeoutMs),
+    pending(): AlertNotification[] {
+      return queue.items().map((p) => ({
+        id: p.alert.id,
+        status: p.status,
+        labels: { ...p.alert.labels },
+        annotations: { ...p.alert.annotations },
+        startsAt: new Date(p.alert.startsAt),
+        ...(p.alert.endsAt !== null && { endsAt: new Date(p.alert.endsAt) }),
+      }));
+    },
     health(): NotifierHealth {
       const s = queue.stats();
       return {
