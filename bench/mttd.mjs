@@ -174,7 +174,7 @@ const scenarios = {
     label: 'startup fault, via Prometheus + evaluator (vmagent → Prometheus → evaluator → Alertmanager → Slack #alerts)',
     target: 15,
     needsPipeline: true,
-    groupWait: 10,
+    groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
       const { hooks, am, prom, vmagent } = pipeline;
@@ -206,7 +206,7 @@ const scenarios = {
     label: 'startup fault, via the Prometheus rules alone (vmagent → Prometheus → Alertmanager → Slack #alerts)',
     target: 15,
     needsPipeline: true,
-    groupWait: 10,
+    groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
       const { hooks, vmagent } = pipeline;
@@ -370,7 +370,7 @@ const doc = {
     app: 'examples/marketedge-api (dist), default SDK export interval (10 s) — a change of state is flushed at once',
     runtimeManifest: `examples/marketedge-api/vigil.yaml with endpoints: ${PROBE_INTERVAL_S}s (failureThreshold 3)`,
     prometheus: pipeline ? `deploy/prometheus/rules, evaluation_interval ${pipeline.promEvaluationInterval}` : 'not started',
-    alertmanager: 'deploy/alertmanager/alertmanager.yml with the committed timings (group_wait 10 s high, 5 s critical/CRITICAL_AUTH)',
+    alertmanager: 'deploy/alertmanager/alertmanager.yml with the committed timings (group_wait 5 s for critical, high and the business contexts)',
     vmagent: 'stands in for the OpenTelemetry Collector; remote write flushed every 1 s',
     seconds: Math.round((performance.now() - started) / 1000),
   },

@@ -74,7 +74,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   before(async () => {
     hooks = await startStandIns();
     smtp = await startSmtpSink();
-    // The committed timings (group_wait 5 s for critical, 10 s for high): the page times are real.
+    // The committed timings (group_wait 5 s for critical and high): the page times are real.
     amConfig = await localAlertmanagerConfig({ standInsUrl: hooks.url, smtpPort: smtp.port });
     am = await startAlertmanager({ config: amConfig.config });
     prom = await startPrometheus(localPrometheusOptions({ alertmanagerUrl: am.url }));
