@@ -39,6 +39,13 @@ export class NoAnswerError extends Error {
 
 const propagator = new W3CTraceContextPropagator();
 
+/**
+ * The most of an answer's body a probe reads. A probe checks a status and a small JSON body; a
+ * target streaming an endless body must not fill the app's memory until the probe's timeout
+ * (unbounded, one such probe buffered 1.3 GB in 5 s).
+ */
+export const MAX_PROBE_BODY_BYTES = 1024 * 1024;
+
 export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
   const { got } = await import('got');
   const headers: Record<string, string> = { ...req.headers, [SYNTHETIC_HEADER]: req.kind };
@@ -51,17 +58,30 @@ export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
   const started = performance.now();
   try {
     // Inside the probe span's context, so an HTTP client instrumentation makes its span a child of it.
-    const res = await context.with(ctx, () => got(url, {
-      method: req.method as 'GET',
-      headers,
-      ...(req.json !== undefined ? { json: req.json } : {}),
-      throwHttpErrors: false,
-      followRedirect: false,
-      retry: { limit: 0 },
-      timeout: { request: req.timeoutMs },
-      signal: req.signal,
-      responseType: 'text',
-    }));
+    let tooLarge = false;
+    const res = await context.with(ctx, () => {
+      const pending = got(url, {
+        method: req.method as 'GET',
+        headers,
+        ...(req.json !== undefined ? { json: req.json } : {}),
+        throwHttpErrors: false,
+        followRedirect: false,
+        retry: { limit: 0 },
+        timeout: { request: req.timeoutMs },
+        signal: req.signal,
+        responseType: 'text',
+      });
+      pending.on('downloadProgress', (progress) => {
+        if (progress.transferred > MAX_PROBE_BODY_BYTES && !tooLarge) {
+          tooLarge = true;
+          pending.cancel();
+        }
+      });
+      return pending;
+    }).catch((err: unknown) => {
+      if (tooLarge) throw new NoAnswerError(`answer body over ${MAX_PROBE_BODY_BYTES} bytes: cut off`, 'VIGIL_BODY_TOO_LARGE');
+      throw err;
+    });
     const type = String(res.headers['content-type'] ?? '');
     let body: unknown = res.body;
     if (type.includes('json') && res.body) {
@@ -73,6 +93,7 @@ export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
     }
     return { status: res.statusCode, body, headers: res.headers, durationMs: performance.now() - started };
   } catch (err) {
+    if (err instanceof NoAnswerError) throw err;
     const code = req.signal.aborted ? 'VIGIL_TIMEOUT' : String((err as { code?: string }).code ?? 'ERR_REQUEST');
     const what = code === 'ETIMEDOUT' || code === 'VIGIL_TIMEOUT' ? `no answer within ${req.timeoutMs}ms` : `no answer (${code})`;
     throw new NoAnswerError(what, code === 'ETIMEDOUT' ? 'VIGIL_TIMEOUT' : code);
