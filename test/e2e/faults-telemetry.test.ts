@@ -143,9 +143,9 @@ process.on('SIGWINCH', () => {
   writeFileSync(process.env.VIGIL_TEST_HEAP_FILE, JSON.stringify({ n: ++n, heapUsed: m.heapUsed, rss: m.rss }));
 });
 `;
-const probeDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-faults-telemetry-'));
-const probeModule = path.join(probeDir, 'heap-probe.mjs');
-writeFileSync(probeModule, HEAP_PROBE);
+/** Where the heap probe module and its readings live; made in `before`, removed in `after`. */
+let probeDir = '';
+let probeModule = '';
 
 /** Heap in use after a full GC in the app, in MB. */
 async function heapMb(a: ExampleApp, file: string): Promise<number> {
@@ -225,9 +225,14 @@ describe('telemetry faults: the app keeps serving when its OTLP endpoint is down
     app = undefined;
     endpoint = undefined;
   });
+  before(() => {
+    probeDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-faults-telemetry-'));
+    probeModule = path.join(probeDir, 'heap-probe.mjs');
+    writeFileSync(probeModule, HEAP_PROBE);
+  });
   after(() => {
     printTable();
-    rmSync(probeDir, { recursive: true, force: true });
+    if (probeDir) rmSync(probeDir, { recursive: true, force: true });
   });
 
   async function start(port: number, heapFile: string): Promise<ExampleApp> {
