@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { parse } from 'yaml';
+import { metrics } from '@opentelemetry/api';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { startTelemetry } from './telemetry/otel.js';
 import { createLogger } from './logger.js';
@@ -45,15 +46,14 @@ function manifestIdentity(): { resource: Record<string, string>; exportIntervalM
 
 if (process.env.OTEL_SDK_DISABLED !== 'true') {
   // Instrumentations first (they patch on import), then the providers they report to.
-  registerInstrumentations({
-    instrumentations: [
-      new HttpInstrumentation({
-        // Vigil's own probes are not business traffic.
-        ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
-      }),
-      new ExpressInstrumentation(),
-    ],
-  });
+  const instrumentations = [
+    new HttpInstrumentation({
+      // Vigil's own probes are not business traffic.
+      ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
+    }),
+    new ExpressInstrumentation(),
+  ];
+  registerInstrumentations({ instrumentations });
   const identity = manifestIdentity();
   const telemetry = await startTelemetry({
     resource: { ...identity.resource, [ATTR_SERVICE_INSTANCE_ID]: randomUUID() },
@@ -61,5 +61,9 @@ if (process.env.OTEL_SDK_DISABLED !== 'true') {
     env: process.env,
     logger: createLogger(process.env).child({ module: 'vigil-register' }),
   });
+  // The instrumentations took their meter when they were created, before any meter provider
+  // existed (the API has no proxy for meters, unlike tracers): without this, the http
+  // instrumentation's own metrics (http.server.request.duration, …) were never exported.
+  for (const i of instrumentations) i.setMeterProvider(metrics.getMeterProvider());
   process.once('beforeExit', () => void telemetry.shutdown(5000));
 }
