@@ -4,32 +4,15 @@
  * for the unit tests (about 90 s: the Prometheus paths wait for Alertmanager's committed
  * group_wait). Detection times are not asserted: the benchmark reports them.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { REPO_ROOT } from '../helpers/rig.js';
-
-const run = promisify(execFile);
+import { runQuickBench } from '../helpers/bench.js';
 
 describe('e2e: bench/mttd.mjs --quick', function () {
   this.timeout(300_000);
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-mttd-'));
-  });
-  after(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
   it('pages once through each path and writes one result document with a finite time per scenario', async () => {
-    const out = path.join(dir, 'mttd.json');
-    const { stderr } = await run(process.execPath, [path.join(REPO_ROOT, 'bench/mttd.mjs'), '--quick', '--out', out], { cwd: REPO_ROOT, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
+    const { doc, stderr } = await runQuickBench('mttd', { tmpPrefix: 'vigil-bench-mttd-', timeout: 280_000, maxBuffer: 16 * 1024 * 1024 });
     expect(stderr).to.match(/\[mttd\] round 1\/1 startup-embedded: /);
     expect(stderr).not.to.match(/FAILED/);
-    const doc = JSON.parse(await readFile(out, 'utf8'));
     expect(doc.name).to.equal('mttd');
     expect(doc.title).to.be.a('string').and.not.empty;
     expect(doc.settings).to.include({ runs: 1, quick: true });

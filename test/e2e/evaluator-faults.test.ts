@@ -19,13 +19,12 @@
  * deadmansswitch receiver, test/e2e/stack.test.ts), a late Alertmanager at the
  * notifier level (packages/evaluator/test/notifiers-alertmanager.test.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { startExample, type ExampleApp } from '../helpers/example.js';
+import { otlpJsonEvery1s, spawnNode, startExample, type ExampleApp, type NodeChild } from '../helpers/example.js';
 import { exampleEvaluatorConfig } from '../helpers/evaluator.js';
 import {
   freePort,
@@ -34,6 +33,7 @@ import {
   startPrometheus,
   startVmagent,
   startWebhookReceiver,
+  webhookAlertmanagerConfig,
   type Alertmanager,
   type Prometheus,
   type Vmagent,
@@ -44,49 +44,28 @@ import type { EvaluatorConfigInput } from '../../packages/evaluator/src/config/s
 
 const EVALUATOR_CLI = path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js');
 
-interface Cli {
-  proc: ChildProcess;
+interface Cli extends NodeChild {
   url: string;
-  /** performance.now() when it was spawned, and when it answered. */
-  spawnedAt: number;
+  /** performance.now() when it answered. */
   listeningAt: number;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => running.forEach((p) => p.kill('SIGKILL')));
-
 /** The evaluator CLI on `configFile`, on `port`; resolves once it logs that it listens. */
 async function startCli(configFile: string, port: number): Promise<Cli> {
-  const spawnedAt = performance.now();
-  const proc = spawn(process.execPath, [EVALUATOR_CLI, '--config', configFile, '--port', String(port)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, OTEL_SDK_DISABLED: 'true', VIGIL_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => {
-      running.delete(proc);
-      resolve({ code, signal });
-    }),
-  );
+  const { proc, spawnedAt, output, exited } = spawnNode(EVALUATOR_CLI, ['--config', configFile, '--port', String(port)], { OTEL_SDK_DISABLED: 'true', VIGIL_LOG_LEVEL: 'info' });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(() => (/listening on/.test(out) ? true : proc.exitCode !== null ? Promise.reject(new Error(`exited ${proc.exitCode}`)) : undefined), {
+  await waitFor(() => (/listening on/.test(output()) ? true : proc.exitCode !== null ? Promise.reject(new Error(`exited ${proc.exitCode}`)) : undefined), {
     timeoutMs: 20_000,
     intervalMs: 20,
-    what: `the evaluator CLI to listen on ${url}; its output:\n${out}`,
+    what: `the evaluator CLI to listen on ${url}; its output:\n${output()}`,
   });
   return {
     proc,
     url,
     spawnedAt,
     listeningAt: performance.now(),
-    output: () => out,
+    output,
     exited,
     async kill(signal) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -139,13 +118,7 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
 
   /** The example API exporting OTLP/HTTP JSON to the evaluator every second. */
   async function app(evaluatorUrl: string, env: NodeJS.ProcessEnv): Promise<ExampleApp> {
-    const a = await startExample({
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${evaluatorUrl}/v1/metrics`,
-      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
-      OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      OTEL_TRACES_EXPORTER: 'none',
-      ...env,
-    });
+    const a = await startExample({ ...otlpJsonEvery1s(`${evaluatorUrl}/v1/metrics`), ...env });
     apps.push(a);
     return a;
   }
@@ -178,20 +151,7 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
     const endOfOutage = (await status(cli)).notifiers[0]!;
     expect(endOfOutage.sent).to.equal(0);
     expect(endOfOutage.queued).to.be.at.least(2); // both alerts (a resend may queue behind the one being retried)
-    const am: Alertmanager = await startAlertmanager({
-      port: amPort,
-      config: `
-route:
-  receiver: hook
-  group_by: [alertname, service, component, escalation]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{ url: "${hook.url}/am", send_resolved: true }]
-`,
-    });
+    const am: Alertmanager = await startAlertmanager({ port: amPort, config: webhookAlertmanagerConfig(`${hook.url}/am`) });
     stops.push(() => am.stop());
     const amUp = performance.now();
     const firing = () => hook.received.flatMap((r) => (r.body as { alerts: AmAlert[] }).alerts).filter((a) => a.status === 'firing');

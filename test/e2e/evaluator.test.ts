@@ -4,24 +4,10 @@
  * a webhook receiver on 127.0.0.1. A page is proven by what the receiver got.
  */
 import { expect } from 'chai';
-import { startExample, type ExampleApp } from '../helpers/example.js';
+import { otlpJsonEvery1s, startExample, type ExampleApp } from '../helpers/example.js';
 import { exampleEvaluatorConfig, startEvaluator, type RunningEvaluator } from '../helpers/evaluator.js';
-import { startAlertmanager, startPrometheus, startVmagent, startWebhookReceiver, type Alertmanager, type Prometheus, type Vmagent, type WebhookReceiver } from '../helpers/rig.js';
+import { startAlertmanager, startPrometheus, startVmagent, startWebhookReceiver, webhookAlertmanagerConfig, type Alertmanager, type Prometheus, type Vmagent, type WebhookReceiver } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
-
-/** Alertmanager routing everything to one webhook, fast, with resolved notifications. */
-const amConfig = (webhook: string) => `
-global: { resolve_timeout: 5m }
-route:
-  receiver: hook
-  group_by: [alertname, service, component, escalation]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{ url: "${webhook}", send_resolved: true }]
-`;
 
 interface AmAlert { status: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string }
 interface AmMessage { status: string; alerts: AmAlert[] }
@@ -35,7 +21,7 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
 
   before(async () => {
     hook = await startWebhookReceiver();
-    am = await startAlertmanager({ config: amConfig(`${hook.url}/alerts`) });
+    am = await startAlertmanager({ config: webhookAlertmanagerConfig(`${hook.url}/alerts`) });
   });
   afterEach(async () => {
     for (const a of apps.splice(0)) await a.stop();
@@ -65,13 +51,7 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
   }
 
   async function app(evaluator: RunningEvaluator, env: NodeJS.ProcessEnv) {
-    const a = await startExample({
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: evaluator.otlpMetricsUrl,
-      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
-      OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      OTEL_TRACES_EXPORTER: 'none',
-      ...env,
-    });
+    const a = await startExample({ ...otlpJsonEvery1s(evaluator.otlpMetricsUrl), ...env });
     apps.push(a);
     return a;
   }

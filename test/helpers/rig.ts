@@ -553,6 +553,23 @@ export async function startAlertmanager(opts: { config: string; port?: number })
   }
 }
 
+/**
+ * An Alertmanager config routing every alert to one webhook, fast (group_wait and group_interval 1 s,
+ * one alert a group by the evaluator's labels), with resolved notifications.
+ */
+export const webhookAlertmanagerConfig = (webhookUrl: string): string => `
+global: { resolve_timeout: 5m }
+route:
+  receiver: hook
+  group_by: [alertname, service, component, escalation]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs: [{ url: "${webhookUrl}", send_resolved: true }]
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Webhook receiver
 

@@ -2,32 +2,15 @@
  * bench/evaluator-scale.mjs must keep running: its --quick version (a tiny store, 1 s of ingest)
  * end to end on the built packages, and the shape of the JSON it writes. Speed is not asserted.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { REPO_ROOT } from '../helpers/rig.js';
-
-const run = promisify(execFile);
+import { runQuickBench } from '../helpers/bench.js';
 
 describe('bench/evaluator-scale.mjs --quick', function () {
   this.timeout(120_000);
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-scale-'));
-  });
-  after(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
   it('writes one result document: ingest, evaluation time, heap per series and the growth ratios, all finite', async () => {
-    const out = path.join(dir, 'evaluator-scale.json');
-    const { stderr } = await run(process.execPath, [path.join(REPO_ROOT, 'bench/evaluator-scale.mjs'), '--quick', '--out', out], { cwd: REPO_ROOT, timeout: 110_000 });
+    const { doc, stderr } = await runQuickBench('evaluator-scale', { tmpPrefix: 'vigil-bench-scale-', timeout: 110_000 });
     expect(stderr).to.match(/\[evaluator-scale\] ingest: /);
     expect(stderr).to.match(/pass 1\/1, 100 × 50: /);
-    const doc = JSON.parse(await readFile(out, 'utf8'));
     expect(doc.name).to.equal('evaluator-scale');
     expect(doc.title).to.be.a('string').and.not.empty;
     expect(doc.settings).to.include({ quick: true });

@@ -23,41 +23,12 @@ import fc from 'fast-check';
 import { parse, stringify } from 'yaml';
 import { ConfigError } from '@vigil/sdk';
 import { loadConfig } from '../src/config/load.js';
+import { DELETE, dotted, fuzzSettings, jsonYaml as yaml, mutate, pathsOf, thrownText, valueAt, type Path } from '../../../test/helpers/fuzz.js';
 
-const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 20_070_303);
-const RUNS = Number(process.env.VIGIL_FUZZ_RUNS ?? 300);
+const { seed: SEED, runs: RUNS, title: FUZZ } = fuzzSettings(20_070_303);
 const EXAMPLE_FILE = new URL('../../../examples/marketedge-api/evaluator.yaml', import.meta.url);
 const EXAMPLE = readFileSync(EXAMPLE_FILE, 'utf8');
 const BASE: any = parse(EXAMPLE);
-
-type Path = Array<string | number>;
-function pathsOf(v: unknown, at: Path = []): Path[] {
-  const out = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...pathsOf(x, [...at, i])));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(...pathsOf(x, [...at, k]));
-  return out;
-}
-function valueAt(v: unknown, p: Path): any {
-  let cur: any = v;
-  for (const k of p) cur = cur?.[k];
-  return cur;
-}
-const DELETE = Symbol('delete');
-function mutate(doc: unknown, p: Path, value: unknown): any {
-  if (p.length === 0) return value === DELETE ? null : value;
-  const copy = structuredClone(doc) as any;
-  let cur = copy;
-  for (const k of p.slice(0, -1)) cur = cur[k] ??= {};
-  const last = p.at(-1)!;
-  if (value === DELETE) {
-    if (Array.isArray(cur)) cur.splice(last as number, 1);
-    else delete cur[last];
-  } else cur[last] = value;
-  return copy;
-}
-const dotted = (p: Path) => p.join('.');
-/** JSON is YAML too, and quicker to write and read than block style (300 runs per property). */
-const yaml = (doc: unknown): string => JSON.stringify(doc, null, 2) ?? 'null';
 
 const PATHS = pathsOf(BASE);
 /** Maps whose keys are names of the user's choosing: a new key there is a new entry, not an unknown key. */
@@ -77,7 +48,7 @@ const TIMER_PATHS: Path[] = [
 /** Durations compared with the clock, never set as timers: 0 can make sense (`for: 0s`), and so can 30 days (`retain`). */
 const SPAN_PATHS: Path[] = [['silentAfter'], ['staleAfter'], ['retain'], ['policies', 'critical', 'for'], ['policies', 'high', 'escalation', 0, 'after'], ['contexts', 'CRITICAL_AUTH', 'escalation', 0, 'after'], ['policies', 'low', 'reminder']];
 
-describe(`evaluator config: fuzzed mutations of the example (fast-check seed ${SEED}, ${RUNS} runs per property)`, function () {
+describe(`evaluator config: fuzzed mutations of the example (${FUZZ})`, function () {
   this.timeout(120_000);
   const dir = mkdtempSync(path.join(tmpdir(), 'vigil-config-fuzz-'));
   const FILE = path.join(dir, 'evaluator.yaml');
@@ -95,7 +66,7 @@ describe(`evaluator config: fuzzed mutations of the example (fast-check seed ${S
       counts.accepted++;
       return { ok: true };
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw new Error(`not a ConfigError: ${err instanceof Error ? `${err.name}: ${err.message}\n${err.stack}` : String(err)}`);
+      if (!(err instanceof ConfigError)) throw new Error(`not a ConfigError: ${thrownText(err)}`);
       counts.refused++;
       wellFormed(err);
       return { ok: false, err };

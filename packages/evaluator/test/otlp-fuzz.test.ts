@@ -22,9 +22,9 @@ import fc from 'fast-check';
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_VIGIL_COMPONENT, ATTR_VIGIL_CRITICAL, METRIC_ROUTE_REGISTERED } from '@vigil/sdk/semconv';
 import { startEvaluator, exampleEvaluatorConfig, type RunningEvaluator } from '../../../test/helpers/evaluator.js';
 import { PROTOBUF_REFUSAL } from '../src/sources/otlp.js';
+import { DELETE, fuzzSettings, mutate, pathsOf } from '../../../test/helpers/fuzz.js';
 
-const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 20_070_301);
-const RUNS = Number(process.env.VIGIL_FUZZ_RUNS ?? 300);
+const { seed: SEED, runs: RUNS, title: FUZZ } = fuzzSettings(20_070_301);
 const LIMIT = 64 * 1024;
 /** A request with no answer after this long is a hang. */
 const HANG_MS = 10_000;
@@ -107,29 +107,7 @@ const VALID = JSON.stringify(payload());
 const JSON_TYPE = { 'content-type': 'application/json' };
 const POINT = ['resourceMetrics', 0, 'scopeMetrics', 0, 'metrics', 0, 'gauge', 'dataPoints', 0] as const;
 
-/** Every path (keys and indexes) into a JSON value, the root included. */
-function pathsOf(v: unknown, at: Array<string | number> = []): Array<Array<string | number>> {
-  const out = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...pathsOf(x, [...at, i])));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(...pathsOf(x, [...at, k]));
-  return out;
-}
 const VALID_PATHS = pathsOf(payload());
-
-/** A copy of `doc` with the value at `path` replaced, or deleted when `value` is DELETE. */
-const DELETE = Symbol('delete');
-function mutate(doc: unknown, path: ReadonlyArray<string | number>, value: unknown): unknown {
-  if (path.length === 0) return value === DELETE ? undefined : value;
-  const copy = structuredClone(doc) as any;
-  let cur = copy;
-  for (const k of path.slice(0, -1)) cur = cur[k];
-  const last = path.at(-1)!;
-  if (value === DELETE) {
-    if (Array.isArray(cur)) cur.splice(last as number, 1);
-    else delete cur[last];
-  } else cur[last] = value;
-  return copy;
-}
 
 /** JSON text with number literals JSON.stringify cannot write (`1e309`, `-0`, 400-digit integers) put in for marker strings. */
 const RAW = ['1e309', '-1e309', '-0', '1e-400', '9'.repeat(400), '123456789012345678901234567890'] as const;
@@ -151,7 +129,7 @@ const replacement: fc.Arbitrary<unknown> = fc.oneof(
   },
 );
 
-describe(`sources/otlp: fuzzed bad input (fast-check seed ${SEED}, ${RUNS} runs per property)`, function () {
+describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
   this.timeout(300_000);
   let ev: RunningEvaluator;
   let url: string;

@@ -17,21 +17,13 @@ import fc from 'fast-check';
 import { parseDocument, stringify } from 'yaml';
 import { ManifestError } from '../src/errors.js';
 import { parseManifestText } from '../src/manifest/load.js';
+import { DELETE, dotted, fuzzSettings, jsonYaml as yaml, mutate, pathsOf, thrownText, valueAt, type Path } from '../../../test/helpers/fuzz.js';
 
-const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 20_070_302);
-const RUNS = Number(process.env.VIGIL_FUZZ_RUNS ?? 300);
+const { seed: SEED, runs: RUNS, title: FUZZ } = fuzzSettings(20_070_302);
 const FILE = '/srv/marketedge-api/vigil.yaml';
 const EXAMPLE = readFileSync(new URL('../../../examples/marketedge-api/vigil.yaml', import.meta.url), 'utf8');
 const BASE: any = parseDocument(EXAMPLE).toJS();
 
-type Path = Array<string | number>;
-/** Every path (keys and indexes) into a JSON value, the root included. */
-function pathsOf(v: unknown, at: Path = []): Path[] {
-  const out = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...pathsOf(x, [...at, i])));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(...pathsOf(x, [...at, k]));
-  return out;
-}
 const PATHS = pathsOf(BASE);
 const OBJECT_PATHS = PATHS.filter((p) => {
   const v = valueAt(BASE, p);
@@ -52,36 +44,13 @@ const DURATION_PATHS: Path[] = [
   ['components', 'authentication', 'endpoints', 1, 'probe', 'interval'],
 ];
 
-function valueAt(v: unknown, path: Path): any {
-  let cur: any = v;
-  for (const k of path) cur = cur?.[k];
-  return cur;
-}
-const DELETE = Symbol('delete');
-function mutate(doc: unknown, path: Path, value: unknown): any {
-  if (path.length === 0) return value === DELETE ? null : value;
-  const copy = structuredClone(doc) as any;
-  let cur = copy;
-  for (const k of path.slice(0, -1)) cur = cur[k] ??= {}; // a section the example leaves to its defaults
-  const last = path.at(-1)!;
-  if (value === DELETE) {
-    if (Array.isArray(cur)) cur.splice(last as number, 1);
-    else delete cur[last];
-  } else cur[last] = value;
-  return copy;
-}
-/** YAML text of a document: JSON is YAML too, and twice as quick to write and read as block style (300 runs per property). */
-const yaml = (doc: unknown): string => JSON.stringify(doc, null, 2) ?? 'null';
-
-const dotted = (p: Path) => p.join('.');
-
 /** Loads the text: the manifest, or the ManifestError (anything else thrown fails the property). */
 function load(text: string): { ok: true } | { ok: false; err: ManifestError } {
   try {
     parseManifestText(text, FILE);
     return { ok: true };
   } catch (err) {
-    if (!(err instanceof ManifestError)) throw new Error(`not a ManifestError: ${err instanceof Error ? `${err.name}: ${err.message}\n${err.stack}` : String(err)}`);
+    if (!(err instanceof ManifestError)) throw new Error(`not a ManifestError: ${thrownText(err)}`);
     return { ok: false, err };
   }
 }
@@ -116,7 +85,7 @@ const replacement: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', ' ', '-1', 'NaN', 'null', '~', 'yes', 1e308, -1, 0, 2 ** 53, true, [], {}, [null], { '': 1 }) },
 );
 
-describe(`manifest: fuzzed mutations of the example (fast-check seed ${SEED}, ${RUNS} runs per property)`, function () {
+describe(`manifest: fuzzed mutations of the example (${FUZZ})`, function () {
   this.timeout(120_000);
   const opts = { seed: SEED, numRuns: RUNS };
   const counts = { accepted: 0, refused: 0 };

@@ -6,9 +6,9 @@
  * bodies (never labels), stay allowed.
  */
 import { expect } from 'chai';
-import { ManifestError } from '../src/errors.js';
 import { parseManifestText } from '../src/manifest/load.js';
 import { looksLikeEmail } from '../src/manifest/schema.js';
+import { manifestErrorOf } from './helpers/manifest.js';
 
 const FILE = 'vigil.yaml';
 const EMAIL = 'jane.doe@example.com';
@@ -48,16 +48,6 @@ monitor:
     cors: { path: /api/auth/me, origin: "https://app.example.com" }
 `;
 
-function refusal(text: string): ManifestError {
-  try {
-    parseManifestText(text, FILE);
-  } catch (err) {
-    expect(err).to.be.instanceOf(ManifestError);
-    return err as ManifestError;
-  }
-  throw new Error(`expected a ManifestError for:\n${text}`);
-}
-
 describe('manifest: no email address in values that become labels', () => {
   it('accepts emails in request bodies, descriptions and ${env:NAME} placeholders', () => {
     const m = parseManifestText(VALID, FILE);
@@ -84,7 +74,7 @@ describe('manifest: no email address in values that become labels', () => {
     it(`refuses an email address in ${what}, naming the file, the path and what to do`, () => {
       const text = VALID.replace(from, to);
       expect(text, 'the case changes the manifest').to.not.equal(VALID);
-      const err = refusal(text);
+      const err = manifestErrorOf(text, FILE);
       const issue = err.issues.find((i) => i.path === where);
       expect(issue, `an issue at "${where}" in:\n${err.message}`).to.exist;
       expect(issue!.message).to.match(/looks like an email address; names become metric labels: use an identifier/);

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { ManifestError } from '../src/errors.js';
 import { loadManifest, parseManifestText } from '../src/manifest/load.js';
 import { routerName } from '../src/manifest/schema.js';
+import { manifestErrorOf } from './helpers/manifest.js';
 
 const VALID = `
 service: shop
@@ -21,16 +22,6 @@ components:
       secrets: { type: env, vars: [JWT_SECRET] }
       db: { type: tcp, url: { env: DATABASE_URL }, timeout: 2s }
 `;
-
-function errorOf(text: string): ManifestError {
-  try {
-    parseManifestText(text, 'vigil.yaml');
-  } catch (err) {
-    expect(err).to.be.instanceOf(ManifestError);
-    return err as ManifestError;
-  }
-  throw new Error('expected a ManifestError');
-}
 
 describe('manifest', () => {
   it('parses a valid manifest, applying defaults and shorthands', () => {
@@ -71,7 +62,7 @@ describe('manifest', () => {
   ];
   for (const [name, text, where, words] of cases) {
     it(`rejects ${name}, naming the file, the path and the expectation`, () => {
-      const err = errorOf(text);
+      const err = manifestErrorOf(text);
       const issue = err.issues.find((i) => i.path === where);
       expect(issue, `an issue at "${where}" in:\n${err.message}`).to.exist;
       expect(issue!.message).to.match(words);
@@ -80,7 +71,7 @@ describe('manifest', () => {
   }
 
   it('gives the line and column of the bad value', () => {
-    const err = errorOf(VALID.replace('fail-fast', 'sometimes'));
+    const err = manifestErrorOf(VALID.replace('fail-fast', 'sometimes'));
     const issue = err.issues.find((i) => i.path === 'components.auth.policy')!;
     expect(issue.line).to.equal(5);
     expect(issue.column).to.equal(13);
@@ -88,13 +79,13 @@ describe('manifest', () => {
   });
 
   it('reports YAML syntax errors with their position', () => {
-    const err = errorOf('service: [shop\ncomponents:\n');
+    const err = manifestErrorOf('service: [shop\ncomponents:\n');
     expect(err.issues[0]!.message).to.match(/not valid YAML/);
     expect(err.issues[0]!.line).to.be.a('number');
   });
 
   it('rejects duplicate keys instead of keeping the last one', () => {
-    const err = errorOf(VALID.replace('  auth:\n', '  auth:\n    policy: degrade\n'));
+    const err = manifestErrorOf(VALID.replace('  auth:\n', '  auth:\n    policy: degrade\n'));
     expect(err.message).to.match(/not valid YAML.*[Mm]ap keys must be unique/);
   });
 
