@@ -244,8 +244,13 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
     const detailed = await waitFor(async () => {
       const body = (await (await fetch(`${app!.url}/health/detailed`, { headers: { authorization: `Bearer ${HEALTH_TOKEN}` } })).json()) as Detailed;
       const out = (k: string) => body.checks[k]?.[0]?.output ?? '';
-      return /step flags .*answered 200, expected 418/.test(out('admin:flow token-in-query')) && /step login .*answered 401/.test(out('admin:flow admin-panel')) ? body : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 250, what: 'the flows to fail: token-in-query after its login, admin-panel at login' });
+      // Each flow's published state flips after failureThreshold runs of its own: wait for all three.
+      return /step flags .*answered 200, expected 418/.test(out('admin:flow token-in-query')) &&
+        /step login .*answered 401/.test(out('admin:flow admin-panel')) &&
+        body.checks['organisations:flow tenant-switch']?.[0]?.status === 'fail'
+        ? body
+        : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250, what: 'the flows to fail: token-in-query after its login, admin-panel and tenant-switch at login' });
     expect(detailed.checks['organisations:flow tenant-switch']![0]!.status).to.equal('fail');
 
     // The evaluator pages: the admin alert (flows failing) and user_management (import failed) at the webhook.
