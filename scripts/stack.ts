@@ -16,15 +16,17 @@
  * Grafana and the Collector have no Debian or npm package: the dashboards are provisioned by
  * deploy/docker-compose.yml for users with Docker. Ctrl-C stops everything.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse, stringify } from 'yaml';
 import { startExample, type ExampleApp } from '../test/helpers/example.js';
-import { freePort, REPO_ROOT, startAlertmanager, startPrometheus, startVmagent, type WebhookRequest } from '../test/helpers/rig.js';
-import { localAlertmanagerConfig, localPrometheusOptions, startSmtpSink, startStandIns, type Mail } from '../test/helpers/stack.js';
+import { startAlertmanager, startPrometheus, startVmagent, type WebhookRequest } from '../test/helpers/rig.js';
+import {
+  localAlertmanagerConfig,
+  localPrometheusOptions,
+  startPrometheusEvaluator,
+  startSmtpSink,
+  startStandIns,
+  type Mail,
+} from '../test/helpers/stack.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +42,6 @@ const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const step = (s: string) => say(`  … ${s}`);
 
-const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 let stopping = false;
 async function stop(code: number): Promise<never> {
@@ -103,31 +104,16 @@ const vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
 cleanups.push(() => vmagent.stop());
 
 step('the evaluator on the Prometheus source');
-const work = await mkdtemp(path.join(tmpdir(), 'vigil-stack-'));
-cleanups.push(() => rm(work, { recursive: true, force: true }));
-const evaluatorConfig = {
-  ...(parse(await readFile(path.join(EXAMPLE_DIR, 'evaluator.yaml'), 'utf8')) as object),
-  source: { type: 'prometheus', url: prom.url, interval: '2s' },
-  notifiers: { alertmanager: { type: 'alertmanager', urls: [am.url] } },
-};
-await writeFile(path.join(work, 'evaluator.yaml'), stringify(evaluatorConfig));
-const evaluatorPort = await freePort();
-const evaluator: ChildProcess = spawn(
-  process.execPath,
-  [path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js'), '--config', path.join(work, 'evaluator.yaml'), '--port', String(evaluatorPort)],
-  {
-    env: {
-      ...process.env,
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
-      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
-      OTEL_METRIC_EXPORT_INTERVAL: '5000',
-      OTEL_TRACES_EXPORTER: 'none',
-      VIGIL_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-);
-cleanups.push(() => evaluator.kill('SIGTERM'));
+const evaluator = await startPrometheusEvaluator({
+  prometheusUrl: prom.url,
+  alertmanagerUrl: am.url,
+  otlpMetricsUrl: vmagent.otlpMetricsUrl,
+  pollInterval: '2s',
+  exportIntervalMs: 5000,
+  logLevel: 'warn',
+});
+evaluator.proc.stderr!.pipe(process.stderr); // its warnings and errors, as they come
+cleanups.push(() => evaluator.stop());
 
 step(`the example API${broken ? ` (VIGIL_DEMO_BREAK=${broken})` : ''}`);
 const app: ExampleApp = await startExample({
@@ -144,7 +130,7 @@ say(bold('\nRunning (Ctrl-C stops everything):\n'));
 say(`  example API    ${serving ? app.url : `exited: it refused to start (fail-fast) — as Vigil intends with ${broken} broken`}`);
 say(`  Prometheus     ${prom.url}/alerts          rules from deploy/prometheus/rules`);
 say(`  Alertmanager   ${am.url}/#/alerts         routing from deploy/alertmanager/alertmanager.yml`);
-say(`  evaluator      http://127.0.0.1:${evaluatorPort}/           status page`);
+say(`  evaluator      ${evaluator.url}/           status page`);
 say(`  vmagent        ${vmagent.otlpMetricsUrl}   OTLP/HTTP protobuf in`);
 say(`  Grafana        not on this machine: deploy/grafana/dashboards/*.json with docker compose (docs/stack.md)`);
 say(bold('\nWhat reaches PagerDuty, Slack, email and the webhooks:\n'));

@@ -28,7 +28,6 @@ import { otlpJsonEvery1s, spawnNode, startExample, type ExampleApp, type NodeChi
 import { exampleEvaluatorConfig } from '../helpers/evaluator.js';
 import {
   freePort,
-  REPO_ROOT,
   startAlertmanager,
   startPrometheus,
   startVmagent,
@@ -41,8 +40,8 @@ import {
 } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 import type { EvaluatorConfigInput } from '../../packages/evaluator/src/config/schema.js';
+import { EVALUATOR_CLI } from '../helpers/stack.js';
 
-const EVALUATOR_CLI = path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js');
 
 interface Cli extends NodeChild {
   url: string;

@@ -28,9 +28,9 @@ import { parse, stringify } from 'yaml';
 import { startExample, type ExampleApp } from '../helpers/example.js';
 import { freePort, REPO_ROOT, startWebhookReceiver, type WebhookReceiver } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
+import { EVALUATOR_CLI } from '../helpers/stack.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
-const EVALUATOR_CLI = path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js');
 
 const rnd = randomBytes(8).toString('hex');
 /** Every secret of the run, by where it was put. Unique per run, so a hit cannot be a coincidence. */

@@ -14,16 +14,13 @@
  *   4. every query of every committed Grafana dashboard returns data from that Prometheus.
  * The times from a process start to the page are printed (the closing note of the stack quotes them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { parse, stringify } from 'yaml';
 import { panelQueries, substituteVariables, variableQueries, EXAMPLE_VARIABLES } from '../../packages/dashboards/src/index.js';
 import { startExample, type ExampleApp } from '../helpers/example.js';
 import {
-  freePort,
   REPO_ROOT,
   startAlertmanager,
   startPrometheus,
@@ -33,11 +30,20 @@ import {
   type Vmagent,
   type WebhookRequest,
 } from '../helpers/rig.js';
-import { localAlertmanagerConfig, localPrometheusOptions, startSmtpSink, startStandIns, type LocalAlertmanagerConfig, type SmtpSink, type StandIns } from '../helpers/stack.js';
+import {
+  localAlertmanagerConfig,
+  localPrometheusOptions,
+  startPrometheusEvaluator,
+  startSmtpSink,
+  startStandIns,
+  type EvaluatorProcess,
+  type LocalAlertmanagerConfig,
+  type SmtpSink,
+  type StandIns,
+} from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
-const EVALUATOR_CLI = path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js');
 const SERVICE = 'marketedge-api';
 
 type Labels = Record<string, string>;
@@ -57,9 +63,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   let prom: Prometheus;
   let vmagent: Vmagent;
   const apps: ExampleApp[] = [];
-  let evaluator: ChildProcess | undefined;
-  let evaluatorOut = '';
-  let workDir: string;
+  let evaluator: EvaluatorProcess | undefined;
   // The example's manifest with fast probes, beside it so its module paths still resolve.
   const manifest = path.join(EXAMPLE_DIR, `.vigil.e2e-stack-${process.pid}.yaml`);
 
@@ -79,13 +83,12 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     am = await startAlertmanager({ config: amConfig.config });
     prom = await startPrometheus(localPrometheusOptions({ alertmanagerUrl: am.url }));
     vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
-    workDir = await mkdtemp(path.join(tmpdir(), 'vigil-stack-e2e-'));
     const text = await readFile(path.join(EXAMPLE_DIR, 'vigil.yaml'), 'utf8');
     await writeFile(manifest, text.replace('endpoints: 30s', 'endpoints: 1s').replace('flows: 60s', 'flows: 2s'));
   });
 
   after(async () => {
-    evaluator?.kill('SIGKILL');
+    await evaluator?.stop();
     for (const app of apps) await app.stop();
     await vmagent?.stop();
     await prom?.stop();
@@ -94,7 +97,6 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     await smtp?.stop();
     await amConfig?.cleanup();
     await rm(manifest, { force: true });
-    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   afterEach(async function () {
@@ -104,7 +106,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     console.log(`--- received ---\n${hooks.received.map((r) => `${r.path} ${JSON.stringify(r.body).slice(0, 400)}`).join('\n')}`);
     console.log(`--- alertmanager ---\n${am?.logs(30)}\n--- prometheus ---\n${prom?.logs(300)}`);
     for (const app of apps) console.log(`--- app ---\n${app.output().slice(-3000)}`);
-    if (evaluatorOut) console.log(`--- evaluator ---\n${evaluatorOut.slice(-3000)}`);
+    if (evaluator) console.log(`--- evaluator ---\n${evaluator.output().slice(-3000)}`);
   });
 
   /** The alerts a webhook-style request carries (Alertmanager's webhook body). */
@@ -149,28 +151,13 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   });
 
   it('the evaluator on the Prometheus source: its business-impact page goes out and holds back the rule alert of the same component', async () => {
-    const base = parse(await readFile(path.join(EXAMPLE_DIR, 'evaluator.yaml'), 'utf8'));
-    const config = {
-      ...base,
-      source: { type: 'prometheus', url: prom.url, interval: '1s' },
-      notifiers: { alertmanager: { type: 'alertmanager', urls: [am.url] } },
-    };
-    const file = path.join(workDir, 'evaluator.yaml');
-    await writeFile(file, stringify(config));
-    const port = await freePort();
-    evaluator = spawn(process.execPath, [EVALUATOR_CLI, '--config', file, '--port', String(port)], {
-      env: {
-        PATH: process.env.PATH,
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
-        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
-        OTEL_METRIC_EXPORT_INTERVAL: '1000',
-        OTEL_TRACES_EXPORTER: 'none',
-        VIGIL_LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    evaluator = await startPrometheusEvaluator({
+      prometheusUrl: prom.url,
+      alertmanagerUrl: am.url,
+      otlpMetricsUrl: vmagent.otlpMetricsUrl,
+      pollInterval: '1s',
+      exportIntervalMs: 1000,
     });
-    evaluator.stdout!.on('data', (d: Buffer) => (evaluatorOut += d.toString()));
-    evaluator.stderr!.on('data', (d: Buffer) => (evaluatorOut += d.toString()));
 
     const impact = { alertname: 'VigilBusinessImpact', service: SERVICE, component: 'user_management', severity: 'high', priority: 'P1' };
     await firingAtIncidentLog(impact);

@@ -18,8 +18,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isMap, isSeq, parse, parseDocument, type Node as YamlNode } from 'yaml';
-import { REPO_ROOT, type PrometheusOptions, type WebhookRequest } from './rig.js';
+import { isMap, isSeq, parse, parseDocument, stringify, type Node as YamlNode } from 'yaml';
+import { exampleEvaluatorConfig } from './evaluator.js';
+import { spawnNode, type NodeChild } from './example.js';
+import { freePort, REPO_ROOT, type PrometheusOptions, type WebhookRequest } from './rig.js';
 import { waitFor } from './wait.js';
 
 export const DEPLOY_DIR = path.join(REPO_ROOT, 'deploy');
@@ -273,3 +275,51 @@ export function localPrometheusOptions(opts: { alertmanagerUrl: string; evaluati
   };
 }
 
+
+/** The built evaluator CLI (`vigil-evaluator`). */
+export const EVALUATOR_CLI = path.join(REPO_ROOT, 'packages/evaluator/dist/cli.js');
+
+/** A `vigil-evaluator` process started by {@link startPrometheusEvaluator}. */
+export interface EvaluatorProcess extends NodeChild {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `vigil-evaluator` as the stack runs it: the example's rules, policies and contexts on the
+ * Prometheus source, notifying Alertmanager, exporting its own metrics as OTLP/HTTP protobuf
+ * (for `vigil_evaluator_up` and the dashboards). Its config is written to a temp dir.
+ */
+export async function startPrometheusEvaluator(opts: {
+  prometheusUrl: string;
+  alertmanagerUrl: string;
+  otlpMetricsUrl: string;
+  pollInterval: string;
+  exportIntervalMs: number;
+  logLevel?: string;
+}): Promise<EvaluatorProcess> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vigil-evaluator-'));
+  const file = path.join(dir, 'evaluator.yaml');
+  const config = await exampleEvaluatorConfig({
+    source: { type: 'prometheus', url: opts.prometheusUrl, interval: opts.pollInterval },
+    notifiers: { alertmanager: { type: 'alertmanager', urls: [opts.alertmanagerUrl] } },
+  });
+  await writeFile(file, stringify(config));
+  const port = await freePort();
+  const child = spawnNode(EVALUATOR_CLI, ['--config', file, '--port', String(port)], {
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: opts.otlpMetricsUrl,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+    OTEL_METRIC_EXPORT_INTERVAL: String(opts.exportIntervalMs),
+    OTEL_TRACES_EXPORTER: 'none',
+    VIGIL_LOG_LEVEL: opts.logLevel ?? 'info',
+  });
+  return {
+    ...child,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
+      await child.exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
