@@ -23,7 +23,7 @@ import {
   SPAN_INVENTORY,
   SPAN_STARTUP,
 } from './semconv.js';
-import { runDependencyChecks } from './startup/dependencies.js';
+import { runDependencyChecks, type CheckResult } from './startup/dependencies.js';
 import { hasRoute, listRoutes } from './startup/inventory.js';
 import { decide, formatReport, type EndpointResult, type StartupReport } from './startup/report.js';
 import { importRouters, mountLoaded, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
@@ -186,6 +186,8 @@ export class VigilGuard {
       meta: { service: this.manifest.service, ...(this.manifest.version ? { version: this.manifest.version } : {}) },
       access: () => ({ token: this.env[tokenEnv] || undefined, allowLoopback }),
       runtime: () => this.runtime,
+      refresh: (which) => this.refreshDependencies(which),
+      notReady: () => this.notReady(),
     };
     const get = app.get.bind(app) as unknown as (p: string, h: unknown) => void;
     get(path, livenessHandler());
@@ -195,6 +197,28 @@ export class VigilGuard {
     // After the health routes: an orchestrator polling /ready (503 while starting) is not business traffic.
     this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
     (app.use as unknown as (h: unknown) => void).call(app, this.requests.middleware);
+  }
+
+  /** The dependency checks of the report `/ready` waits for, by their monitor id. */
+  private readinessChecks(): Map<string, CheckResult> {
+    const checks = this.state.report?.components.flatMap((c) => c.checks) ?? [];
+    return new Map(checks.filter((k) => k.group === 'ready').map((k) => [`dependency:${k.component}/${k.check}`, k]));
+  }
+
+  private async refreshDependencies(which: 'ready' | Set<string>): Promise<void> {
+    const ready = which === 'ready' ? this.readinessChecks() : undefined;
+    await this.runtime?.refresh((c) => (ready ? ready.has(c.id) : c.component !== undefined && which !== 'ready' && which.has(c.component)));
+  }
+
+  /** Failing checks of the `ready` group: the monitor's damped state once it ran the check, the startup result before. */
+  private notReady(): string[] {
+    const views = new Map(this.runtime?.checks.map((v) => [v.check.id, v.state]) ?? []);
+    return [...this.readinessChecks()]
+      .filter(([id, k]) => {
+        const state = views.get(id);
+        return state?.lastRunAt ? state.status === 'fail' : !k.ok;
+      })
+      .map(([, k]) => `${k.component}:${k.check}`);
   }
 
   /** The runtime monitor, once `validate()` started it. */
@@ -309,6 +333,8 @@ export class VigilGuard {
       }
     }
     for (const r of this.recoveries) monitor.registerRecovery(r.component, r.action, r);
+    // Startup validation just ran every dependency check: that run counts for each check's cache.
+    for (const k of this.state.report?.components.flatMap((c) => c.checks) ?? []) monitor.scheduler.markRun(`dependency:${k.component}/${k.check}`);
     for (const c of this.extraChecks) {
       try {
         monitor.add(c);
@@ -365,6 +391,9 @@ export class VigilGuard {
 
   private logReport(report: StartupReport): void {
     const fields = { status: report.status, missingEndpoints: report.missingEndpoints, durationMs: Math.round(report.durationMs) };
+    for (const k of report.components.flatMap((c) => c.checks).filter((x) => x.skipped)) {
+      this.logger.warn({ component: k.component, check: k.check, type: k.type }, `dependency check ${k.component}/${k.check} (${k.type}) ${k.skipped}`);
+    }
     for (const c of report.components.filter((x) => x.status !== 'pass')) {
       const level = c.status === 'fail' ? 'error' : 'warn';
       this.logger[level]({ component: c.name, policy: c.policy, reasons: c.reasons }, `component ${c.name} ${c.status === 'fail' ? 'FAILED (fail-fast)' : 'DEGRADED'}`);

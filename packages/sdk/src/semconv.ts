@@ -56,6 +56,8 @@ export const ATTR_VIGIL_ROUTE_MISSING = 'vigil.route.missing' as const;
 /** Values of `vigil.outcome` for a router import. */
 export const ROUTER_OUTCOME = { success: 'success', failed: 'failed', noRoutes: 'no_routes' } as const;
 export type RouterOutcome = (typeof ROUTER_OUTCOME)[keyof typeof ROUTER_OUTCOME];
+/** `vigil.outcome` of a dependency check that did not run: its optional URL variable is not set. */
+export const OUTCOME_SKIPPED = 'skipped' as const;
 
 /** Values of `vigil.policy`: the manifest writes `fail-fast`; telemetry uses `fail_fast`. */
 export const POLICY_VALUE = { 'fail-fast': 'fail_fast', degrade: 'degrade' } as const;

@@ -88,7 +88,7 @@ describe('dependency checks', () => {
       expect(r[name]!.ok).to.equal(false);
       expect(r[name]!.errorType).to.equal('VIGIL_TIMEOUT');
     }
-    expect(r.hang!.error).to.equal('custom check "hang" did not answer within 200ms');
+    expect(r.hang!.error).to.equal('timeout after 200ms');
     // Three 200 ms timeouts in parallel end long before they would in sequence (600 ms).
     expect(elapsed).to.be.below(550);
   });

@@ -322,7 +322,8 @@ describe('runtime monitor', function () {
     const report = r.guard.report!;
     expect(report.components.find((c) => c.name === 'database')!.status).to.equal('fail');
     expect(report.ok).to.equal(true); // vigil.startup.success keeps saying the start was allowed
-    expect((await fetch(`${r.base}/ready`)).status).to.equal(200);
+    // A fail-fast component's checks are in the `ready` group: /ready stops sending traffic while one fails.
+    expect((await fetch(`${r.base}/ready`)).status).to.equal(503);
     expect((await fetch(`${r.base}/health/detailed`)).status).to.equal(503);
   });
 

@@ -15,6 +15,10 @@ export interface HealthSource {
   access(): AccessPolicy;
   /** The runtime monitor's view, once it runs. */
   runtime(): RuntimeView | undefined;
+  /** Brings cached dependency results up to date (see `cache`): those `/ready` waits for, or those of the named components. Never rejects. */
+  refresh(which: 'ready' | Set<string>): Promise<void>;
+  /** The dependency checks `/ready` waits for that are failing now, as `component:check`. */
+  notReady(): string[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -35,12 +39,22 @@ export function livenessHandler(): Handler {
   return (_req, res) => send(res, 200, { status: 'pass' });
 }
 
-/** Readiness: 503 until validation passed, while a fail-fast component fails, and while draining. */
+/**
+ * Readiness: 503 until validation passed, while a dependency check of the
+ * `ready` group fails (its cached result refreshed first), and while draining.
+ */
 export function readinessHandler(source: HealthSource): Handler {
   return (_req, res) => {
     const phase = source.phase();
-    if (phase === 'ready') send(res, 200, { status: 'pass' });
-    else send(res, 503, { status: 'fail', output: phase === 'draining' ? 'shutting down' : phase === 'starting' ? 'starting' : 'startup validation failed' });
+    if (phase !== 'ready') {
+      send(res, 503, { status: 'fail', output: phase === 'draining' ? 'shutting down' : phase === 'starting' ? 'starting' : 'startup validation failed' });
+      return;
+    }
+    void source.refresh('ready').then(() => {
+      // Which dependency is not said here: /ready is public; the detailed body names it.
+      if (source.notReady().length) send(res, 503, { status: 'fail', output: 'a dependency readiness waits for is failing' });
+      else send(res, 200, { status: 'pass' });
+    });
   };
 }
 
@@ -56,7 +70,10 @@ export function detailedHandler(source: HealthSource, filter?: (c: ComponentRepo
       send(res, decision.status, { status: 'fail', output: decision.reason }, { 'www-authenticate': 'Bearer realm="vigil"' });
       return;
     }
-    const body = detailedBody(source.report(), source.phase(), source.meta, filter, source.runtime(), includeGlobal);
-    send(res, body.status === 'fail' ? 503 : 200, body);
+    const shown = new Set((source.report()?.components ?? []).filter((c) => !filter || filter(c)).map((c) => c.name));
+    void source.refresh(shown).then(() => {
+      const body = detailedBody(source.report(), source.phase(), source.meta, filter, source.runtime(), includeGlobal);
+      send(res, body.status === 'fail' ? 503 : 200, body);
+    });
   };
 }

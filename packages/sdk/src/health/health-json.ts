@@ -103,7 +103,7 @@ function componentChecks(c: ComponentReport, time: string): Record<string, Healt
         status: k.ok ? 'pass' : failStatus,
         observedValue: Math.round(k.durationMs),
         observedUnit: 'ms',
-        ...(k.ok ? {} : { output: k.error }),
+        ...(k.ok ? (k.skipped ? { output: k.skipped } : {}) : { output: k.error }),
         time,
       },
     ];

@@ -7,6 +7,7 @@ import { Duration } from '../util/duration.js';
 import { parseYaml, zodIssues } from '../util/config.js';
 import { ManifestError, type ConfigIssue } from '../errors.js';
 import { Manifest, type ManifestInput } from './schema.js';
+import { DRIVERS, locateDriver } from '../startup/builtin.js';
 
 export interface LoadedManifest {
   manifest: Manifest;
@@ -38,12 +39,39 @@ export async function loadManifest(
     } catch (err) {
       throw new ManifestError(file, [{ path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
     }
-    return { manifest: parseManifestText(text, file), source: file, baseUrl: pathToFileURL(file) };
+    const manifest = parseManifestText(text, file);
+    const baseUrl = pathToFileURL(file);
+    const missing = missingDrivers(manifest, baseUrl);
+    if (missing.length) throw new ManifestError(file, withPositions(missing, text));
+    return { manifest, source: file, baseUrl };
   }
   const result = Manifest.safeParse(input);
   if (!result.success) throw new ManifestError('<object>', clarify(zodIssues(result.error, input)));
-  const base = options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/'));
-  return { manifest: result.data, source: '<object>', baseUrl: new URL(base) };
+  const baseUrl = new URL(options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/')));
+  const missing = missingDrivers(result.data, baseUrl);
+  if (missing.length) throw new ManifestError('<object>', missing);
+  return { manifest: result.data, source: '<object>', baseUrl };
+}
+
+/**
+ * `pg` and `redis` are optional peer dependencies: a check that needs one that
+ * is not installed is a manifest error saying what to install (found, not
+ * loaded: the driver is imported on the check's first run).
+ */
+function missingDrivers(manifest: Manifest, baseUrl: URL): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [component, spec] of Object.entries(manifest.components)) {
+    for (const [name, check] of Object.entries(spec.dependencies)) {
+      const needs = (check.type === 'postgres' && !check.pool) || (check.type === 'redis' && !check.client) ? DRIVERS[check.type] : undefined;
+      if (needs && !locateDriver(needs, baseUrl)) {
+        issues.push({
+          path: `components.${component}.dependencies.${name}.type`,
+          message: `a "${check.type}" check needs the "${needs}" package, which is not installed: run \`npm install ${needs}\` in the app (an optional peer dependency of @vigil/sdk)`,
+        });
+      }
+    }
+  }
+  return issues;
 }
 
 /** Parses manifest YAML text; `file` is only used in messages and positions. */

@@ -208,14 +208,52 @@ export const RouterSpec = z
   .refine((r) => !r.load || r.name, { message: 'a router given by "load" needs a "name"', path: ['name'] });
 export type RouterSpec = z.output<typeof RouterSpec>;
 
-/** A URL given as text, or read from the environment by name (it may hold credentials). */
+/**
+ * A URL given as text, or read from the environment by name (it may hold
+ * credentials). With `optional: true` an unset variable skips the check (and
+ * says so) instead of failing it: a laptop without the database still starts.
+ */
 const EnvRef = z.strictObject({
   env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'),
+  optional: z.boolean().default(false),
 });
 const Target = z.union([z.string().min(1), EnvRef], { error: 'expected a URL as text, or { env: NAME } to read it from the environment' });
+export type Target = z.output<typeof Target>;
+
+/** `500MB`, `2GiB` (bytes) or `10%` (of the file system's size). */
+const FREE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)$/;
+const BYTES: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+export const FreeSpace = z.string().transform((text, ctx): { ratio: number; text: string } | { bytes: number; text: string } => {
+  const m = FREE_RE.exec(text.trim());
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || (m[2] === '%' && (n <= 0 || n >= 100))) {
+    ctx.addIssue({ code: 'custom', message: `expected free space such as "500MB", "2GiB" or "10%" (of the disk, between 0 and 100), got ${JSON.stringify(text)}` });
+    return z.NEVER;
+  }
+  return m[2] === '%' ? { ratio: n / 100, text: text.trim() } : { bytes: Math.round(n * BYTES[m[2]!]!), text: text.trim() };
+});
 
 type CustomCheck = (signal: AbortSignal) => Promise<unknown> | unknown;
-const checkBase = { timeout: timer(Duration.default(2000)) };
+/** Anything with pg's `query(text)`: a `pg.Pool`, a `pg.Client`. */
+export interface PgQueryable {
+  query: (text: string) => Promise<unknown>;
+}
+/** Anything with node-redis' or ioredis' `ping()`. */
+export interface RedisPingable {
+  ping: () => Promise<unknown>;
+}
+export const HealthGroup = z.enum(['ready', 'detailed']);
+export type HealthGroup = z.output<typeof HealthGroup>;
+const checkBase = {
+  /** The check fails after this long ("timeout after 2s"). */
+  timeout: timer(Duration.default(2000)),
+  /** Health endpoints reuse a result younger than this instead of checking again (0: check on every request, one at a time). */
+  cache: timer(Duration.default(10_000), { zeroOk: true }),
+  /** `ready`: `/ready` answers 503 while it fails. `detailed`: only the detailed bodies show it. Default: `ready` in a fail-fast component, `detailed` in a degrade one. */
+  group: HealthGroup.optional(),
+};
+const exactlyOne = (a: string, b: string) => ({ message: `expected exactly one of "${a}" or "${b}"` });
+const HostName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, 'expected a host name such as "db.internal"');
 
 export const DependencyCheck = z.discriminatedUnion('type', [
   /** Every named variable is set and not empty. Only names are reported, never values. */
@@ -236,11 +274,57 @@ export const DependencyCheck = z.discriminatedUnion('type', [
     .refine((c) => (c.host !== undefined && c.port !== undefined) !== (c.url !== undefined), {
       message: 'expected either "host" and "port", or "url"',
     }),
-  /** An HTTP GET answers with an expected status (default: any 2xx or 3xx). */
+  /** An HTTP GET (or HEAD) answers with an expected status (default: any 2xx or 3xx). */
   z.strictObject({
     type: z.literal('http'),
     url: Target,
+    method: z.enum(['GET', 'HEAD']).default('GET'),
+    /** Request headers; a value may come from the environment: `{ env: NAME, prefix: "Bearer " }`. */
+    headers: z.record(z.string(), z.union([z.string(), FromEnv], { error: 'expected text or { env: NAME, prefix: "Bearer " }' })).default({}),
     expect: z.strictObject({ status: z.array(z.number().int().min(100).max(599)).min(1) }).optional(),
+    ...checkBase,
+  }),
+  /** PostgreSQL answers `query` (default `SELECT 1`) through `pg`: a connection URL, or the app's own pool. */
+  z
+    .strictObject({
+      type: z.literal('postgres'),
+      url: Target.optional(),
+      /** In an object manifest: the app's `pg.Pool` (or client); the check borrows it instead of connecting itself. */
+      pool: z.custom<PgQueryable>((v) => typeof (v as PgQueryable | null)?.query === 'function', 'expected a pg Pool or Client (an object with query())').optional(),
+      query: z.string().min(1).default('SELECT 1'),
+      ...checkBase,
+    })
+    .refine((c) => (c.url !== undefined) !== (c.pool !== undefined), exactlyOne('url', 'pool')),
+  /** Redis answers PING through node-redis: a connection URL, or the app's own client. */
+  z
+    .strictObject({
+      type: z.literal('redis'),
+      url: Target.optional(),
+      /** In an object manifest: the app's connected client (node-redis or ioredis). */
+      client: z.custom<RedisPingable>((v) => typeof (v as RedisPingable | null)?.ping === 'function', 'expected a Redis client (an object with ping())').optional(),
+      ...checkBase,
+    })
+    .refine((c) => (c.url !== undefined) !== (c.client !== undefined), exactlyOne('url', 'client')),
+  /** Every name the app needs resolves (through the system resolver, as the app's own connections would). */
+  z.strictObject({
+    type: z.literal('dns'),
+    names: z.array(HostName).min(1),
+    ...checkBase,
+  }),
+  /** The file system holding `path` has at least `minFree` free (bytes, or a share of its size). */
+  z.strictObject({
+    type: z.literal('disk'),
+    path: z.string().min(1).default('/'),
+    minFree: FreeSpace,
+    ...checkBase,
+  }),
+  /** The TLS certificate served at `url` (`https://host[:port]`) is valid and expires in more than `minDays` days. */
+  z.strictObject({
+    type: z.literal('tls'),
+    url: Target,
+    minDays: z.number().positive().default(14),
+    /** PEM file of the CA to trust (a private CA), relative to the manifest; default: Node's trusted CAs. */
+    caFile: z.string().min(1).optional(),
     ...checkBase,
   }),
   /** Your own async check: it fails by throwing or returning `false`. */

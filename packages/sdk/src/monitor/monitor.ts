@@ -136,6 +136,16 @@ export class Monitor {
     return w === 'fail' && policy === 'degrade' ? 'warn' : w;
   }
 
+  /**
+   * Fresh results for a health request: every cached check `which` selects is
+   * run again if its last run is older than its `cacheMs` (concurrent requests
+   * share one run). Never throws.
+   */
+  async refresh(which: (check: MonitorCheck) => boolean): Promise<void> {
+    const due = this.checks.filter((v) => v.check.cacheMs !== undefined && which(v.check));
+    await Promise.all(due.map((v) => this.scheduler.refresh(v.check.id).catch(() => undefined)));
+  }
+
   /** Calls `listener` after every run with the raw outcome and the published state; returns an unsubscribe function. */
   onOutcome(listener: (check: MonitorCheck, outcome: CheckOutcome, state: FlapState, changed: boolean) => void): () => void {
     this.listeners.add(listener);

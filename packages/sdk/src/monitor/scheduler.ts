@@ -20,7 +20,10 @@ export interface SchedulerOptions {
 interface Entry {
   check: MonitorCheck;
   timer?: NodeJS.Timeout;
-  running: boolean;
+  /** The run in progress: callers asking meanwhile share it. */
+  inflight?: Promise<CheckOutcome | undefined>;
+  /** When the last run started (`Date.now()`), for `cacheMs`. */
+  lastRunAt?: number;
   errors: number;
 }
 
@@ -36,7 +39,7 @@ export class Scheduler {
 
   add(check: MonitorCheck): void {
     if (this.entries.has(check.id)) throw new Error(`duplicate monitor check id "${check.id}"`);
-    const entry: Entry = { check, running: false, errors: 0 };
+    const entry: Entry = { check, errors: 0 };
     this.entries.set(check.id, entry);
     if (!this.stopped) this.plan(entry, this.firstDelay(check));
   }
@@ -52,10 +55,32 @@ export class Scheduler {
     this.queue.length = 0;
   }
 
-  /** Runs one check now (outside its schedule), e.g. to confirm a recovery. Resolves with the outcome. */
+  /** Runs one check now (outside its schedule), e.g. to confirm a recovery. Resolves with the outcome (undefined while a run is in progress). */
   async runNow(id: string): Promise<CheckOutcome | undefined> {
     const e = this.entries.get(id);
     return e ? this.execute(e) : undefined;
+  }
+
+  /**
+   * Runs a check with a `cacheMs` unless its last run started less than
+   * `cacheMs` ago; a run in progress is awaited (one run, however many callers).
+   * Scheduled runs keep their interval: the cache only bounds these.
+   */
+  async refresh(id: string): Promise<void> {
+    const e = this.entries.get(id);
+    if (!e || e.check.cacheMs === undefined || this.stopped) return;
+    if (e.inflight) await e.inflight;
+    else if (!this.fresh(e)) await this.execute(e);
+  }
+
+  /** Records a run made outside the scheduler (startup validation) so the cache counts it. */
+  markRun(id: string, at = Date.now()): void {
+    const e = this.entries.get(id);
+    if (e) e.lastRunAt = at;
+  }
+
+  private fresh(e: Entry): boolean {
+    return e.check.cacheMs !== undefined && e.lastRunAt !== undefined && Date.now() - e.lastRunAt < e.check.cacheMs;
   }
 
   get checks(): MonitorCheck[] {
@@ -81,7 +106,7 @@ export class Scheduler {
 
   private async tick(e: Entry): Promise<void> {
     if (this.stopped) return;
-    if (!e.running) await this.execute(e);
+    if (!e.inflight) await this.execute(e);
     const backoff = e.errors > 0 ? Math.min(MAX_BACKOFF_MS, e.check.intervalMs * 2 ** e.errors) : 0;
     this.plan(e, this.jittered(backoff || e.check.intervalMs));
   }
@@ -101,9 +126,14 @@ export class Scheduler {
   }
 
   private async execute(e: Entry): Promise<CheckOutcome | undefined> {
-    if (e.running) return undefined;
-    e.running = true;
+    if (e.inflight) return undefined;
+    e.inflight = this.runEntry(e); // cleared by runEntry itself, before its result is seen
+    return e.inflight;
+  }
+
+  private async runEntry(e: Entry): Promise<CheckOutcome | undefined> {
     await this.acquire();
+    e.lastRunAt = Date.now();
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -124,7 +154,7 @@ export class Scheduler {
     } finally {
       clearTimeout(timer);
       this.release();
-      e.running = false;
+      e.inflight = undefined;
     }
   }
 }

@@ -36,5 +36,11 @@ export interface MonitorCheck {
   intervalMs: number;
   /** A run longer than this is aborted and counts as `fail`. */
   timeoutMs: number;
+  /**
+   * Health endpoints may ask for a fresh result: one younger than this is reused
+   * instead (and a scheduled run is skipped), so polling never checks more often.
+   * Unset: health endpoints only read the last scheduled result.
+   */
+  cacheMs?: number;
   run(signal: AbortSignal): Promise<CheckOutcome>;
 }

@@ -110,7 +110,8 @@ export function formatReport(report: StartupReport): string {
     }
     for (const e of c.endpoints) lines.push(`      ${e.registered ? 'ok     ' : 'MISSING'} ${e.method} ${e.route}`);
     for (const k of c.checks) {
-      lines.push(`      ${k.ok ? 'ok     ' : 'FAILED '} ${k.type} ${k.check} → ${k.target}${k.ok ? '' : `: ${k.error}`} (${formatDuration(k.durationMs)})`);
+      if (k.skipped) lines.push(`      skipped ${k.type} ${k.check} → ${k.target}: ${k.skipped.replace(/^skipped: /, '')}`);
+      else lines.push(`      ${k.ok ? 'ok     ' : 'FAILED '} ${k.type} ${k.check} → ${k.target}${k.ok ? '' : `: ${k.error}`} (${formatDuration(k.durationMs)})`);
     }
   }
   if (report.missingEndpoints.length) lines.push(`  Missing critical endpoints: ${report.missingEndpoints.join(', ')}`);

@@ -24,6 +24,7 @@ import {
   METRIC_STARTUP_CHECK,
   METRIC_STARTUP_DURATION,
   METRIC_STARTUP_SUCCESS,
+  OUTCOME_SKIPPED,
   POLICY_VALUE,
 } from '../semconv.js';
 
@@ -67,7 +68,7 @@ export function startupPoints(state: StartupState): Record<string, Point[]> {
     for (const k of c.checks) {
       checks.push([
         k.ok ? 1 : 0,
-        { [ATTR_VIGIL_CHECK]: k.check, [ATTR_VIGIL_CHECK_TYPE]: k.type, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy },
+        { [ATTR_VIGIL_CHECK]: k.check, [ATTR_VIGIL_CHECK_TYPE]: k.type, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy, ...(k.skipped ? { [ATTR_VIGIL_OUTCOME]: OUTCOME_SKIPPED } : {}) },
       ]);
     }
   }
