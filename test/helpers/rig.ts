@@ -144,13 +144,13 @@ function canUsePdeathsig(): boolean {
   return pdeathsig;
 }
 
-async function makeTempDir(prefix: string): Promise<string> {
+export async function makeTempDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), `vigil-${prefix}-`));
   liveTempDirs.add(dir);
   return dir;
 }
 
-async function removeTempDir(dir: string): Promise<void> {
+export async function removeTempDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   liveTempDirs.delete(dir);
 }
@@ -193,7 +193,7 @@ function describeExit(e: ExitInfo): string {
   return e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
 }
 
-interface RunningProcess {
+export interface RunningProcess {
   readonly name: string;
   readonly pid: number | undefined;
   /** The last lines the process printed (stdout and stderr interleaved). */
@@ -202,7 +202,7 @@ interface RunningProcess {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-interface StartProcessOptions {
+export interface StartProcessOptions {
   name: string;
   bin: string;
   args: string[];
@@ -210,17 +210,22 @@ interface StartProcessOptions {
   /** Resolves true once the process serves; polled every 100 ms. */
   ready: () => Promise<boolean>;
   readyTimeoutMs?: number;
+  /** Run as this user and group (when we are root), e.g. for PostgreSQL, which refuses to run as root. */
+  runAs?: { uid: number; gid: number };
+  /** The signal `stop()` sends first (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
 }
 
 /**
  * Spawns a binary, keeps its last output lines, and waits until `ready()` holds. If the process
  * exits first or is not ready in time it is killed and the error quotes its last output.
  */
-async function startProcess(opts: StartProcessOptions): Promise<RunningProcess> {
+export async function startProcess(opts: StartProcessOptions): Promise<RunningProcess> {
   installExitHooks();
   const { name, bin, args } = opts;
-  const [command, argv] = canUsePdeathsig()
-    ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]]
+  const asUser = opts.runAs && process.getuid?.() === 0 ? ['--reuid', String(opts.runAs.uid), '--regid', String(opts.runAs.gid), '--clear-groups'] : [];
+  const [command, argv] = canUsePdeathsig() || asUser.length
+    ? ['setpriv', [...(canUsePdeathsig() ? ['--pdeathsig', 'KILL'] : []), ...asUser, '--', bin, ...args]]
     : [bin, args];
   const child = spawn(command, argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
@@ -252,7 +257,7 @@ async function startProcess(opts: StartProcessOptions): Promise<RunningProcess> 
     output: (lines?: number) => ring.tail(lines),
     async stop(timeoutMs = 10_000) {
       if (!exitInfo) {
-        child.kill('SIGTERM');
+        child.kill(opts.stopSignal ?? 'SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
         await exited;
         clearTimeout(timer);
@@ -286,7 +291,7 @@ async function startProcess(opts: StartProcessOptions): Promise<RunningProcess> 
 }
 
 /** Retries a start when the port picked by freePort() was taken by someone else meanwhile. */
-async function withPortRetry<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+export async function withPortRetry<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await start();

@@ -11,6 +11,11 @@ export function isBroken(name: string): boolean {
     .includes(name);
 }
 
+// A broken database or cache is a URL where nothing listens (port 1 refuses): the real
+// built-in check then fails the way it would in production, with "connection refused".
+if (isBroken('database')) process.env.DATABASE_URL = 'postgres://demo@127.0.0.1:1/marketedge';
+if (isBroken('cache')) process.env.REDIS_URL = 'redis://127.0.0.1:1';
+
 /** Called at the top of each router module: an import error when that router is broken. */
 export async function importFault(name: string): Promise<void> {
   if (isBroken(name)) {
