@@ -20,7 +20,10 @@ import { Manifest, type ManifestInput } from '../../packages/sdk/src/manifest/sc
 import { runDependencyChecks, type CheckResult } from '../../packages/sdk/src/startup/dependencies.js';
 import { ensureServices, startPostgres, startRedis, type Postgres, type Redis } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
-import { REPO_ROOT } from '../helpers/rig.js';
+import { REPO_ROOT, startWebhookReceiver, type WebhookReceiver } from '../helpers/rig.js';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { otlpJsonEvery1s, startExample, type ExampleApp } from '../helpers/example.js';
+import { exampleEvaluatorConfig, startEvaluator, type RunningEvaluator } from '../helpers/evaluator.js';
 
 const tracer = trace.getTracer('test');
 const AUTOCANNON = path.join(REPO_ROOT, 'node_modules/autocannon/autocannon.js');
@@ -198,6 +201,70 @@ describe('e2e: built-in dependency checks on a real PostgreSQL and Redis', funct
         await cache.start();
       }
       await waitFor(async () => ((await detailed()).body.status === 'pass' ? true : undefined), { timeoutMs: 15_000, intervalMs: 200, what: 'the cache to pass again' });
+    });
+  });
+
+  describe('the example API with its built-in checks, and the evaluator', () => {
+    let hook: WebhookReceiver;
+    let evaluator: RunningEvaluator;
+    const apps: ExampleApp[] = [];
+    // A copy of the example's manifest that re-checks its dependencies every second, beside it so its module paths resolve.
+    const manifestFile = path.join(REPO_ROOT, 'examples/marketedge-api', `.vigil.deps-e2e-${process.pid}.yaml`);
+
+    before(async () => {
+      const text = await readFile(path.join(REPO_ROOT, 'examples/marketedge-api/vigil.yaml'), 'utf8');
+      await writeFile(manifestFile, text.replace('flows: 60s', 'flows: 60s\n    dependencies: 1s'));
+      hook = await startWebhookReceiver();
+      evaluator = await startEvaluator(
+        await exampleEvaluatorConfig({
+          source: { type: 'otlp' },
+          silentAfter: '30s',
+          staleAfter: '3s',
+          notifiers: { hook: { type: 'webhook', url: `${hook.url}/alerts`, retry: { initial: '200ms', max: '1s' } } },
+        }),
+      );
+    });
+    after(async () => {
+      for (const a of apps) {
+        outputs.push(a.output());
+        await a.stop();
+      }
+      outputs.push(...hook.received.map((r) => JSON.stringify(r.body)));
+      await evaluator?.stop();
+      await hook?.stop();
+      await rm(manifestFile, { force: true });
+    });
+    const pages = (status: string) => hook.received.map((r) => r.body as { status: string; alert: { labels: Record<string, string> } }).filter((b) => b.status === status && b.alert?.labels.component === 'database');
+
+    it('PostgreSQL stopped under the running API → the database page fires; started again → it resolves', async () => {
+      const app = await startExample({ ...otlpJsonEvery1s(evaluator.otlpMetricsUrl), VIGIL_MANIFEST: manifestFile, DATABASE_URL: db.url, REDIS_URL: cache.url });
+      apps.push(app);
+      await app.serving();
+      await waitFor(() => (evaluator.evaluator.status().services.length ? true : undefined), { timeoutMs: 15_000, what: 'telemetry from the API' });
+      expect(pages('firing')).to.deep.equal([]);
+      await db.stop();
+      try {
+        const [page] = await waitFor(() => (pages('firing').length ? pages('firing') : undefined), { timeoutMs: 30_000, intervalMs: 100, what: 'the database page' });
+        expect(page!.alert.labels).to.include({ service: 'marketedge-api', component: 'database', rule: 'data-access', severity: 'critical' });
+      } finally {
+        await db.start();
+      }
+      await waitFor(() => (pages('resolved').length ? true : undefined), { timeoutMs: 30_000, intervalMs: 100, what: 'the database page to resolve' });
+      hook.clear();
+    });
+
+    it('a fail-fast database down at start: the API refuses to start (exit 1) after exporting why — the page arrives', async () => {
+      await db.stop();
+      try {
+        const app = await startExample({ ...otlpJsonEvery1s(evaluator.otlpMetricsUrl), VIGIL_MANIFEST: manifestFile, DATABASE_URL: db.url, REDIS_URL: cache.url });
+        apps.push(app);
+        expect((await app.exited).code).to.equal(1);
+        expect(app.output()).to.contain('connection refused');
+        const [page] = await waitFor(() => (pages('firing').length ? pages('firing') : undefined), { timeoutMs: 20_000, intervalMs: 100, what: 'the database page from the refused start' });
+        expect(page!.alert.labels).to.include({ component: 'database', severity: 'critical' });
+      } finally {
+        await db.start();
+      }
     });
   });
 
