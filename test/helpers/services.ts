@@ -39,6 +39,33 @@ export function ensureServices(): void {
   execFileSync('bash', [path.join(REPO_ROOT, 'scripts/install-services.sh')], { stdio: 'inherit' });
 }
 
+/**
+ * A server process started on a free port the first time and on the same port
+ * after a stop: an outage test starts it again where the app points.
+ */
+function restartable(launch: (port: number) => Promise<RunningProcess>) {
+  let port = 0;
+  let proc: RunningProcess | undefined;
+  return {
+    get port() {
+      return port;
+    },
+    async start(): Promise<void> {
+      if (port) proc = await launch(port);
+      else {
+        await withPortRetry(async () => {
+          port = await freePort();
+          proc = await launch(port);
+        });
+      }
+    },
+    async stop(): Promise<void> {
+      await proc?.stop();
+      proc = undefined;
+    },
+  };
+}
+
 export interface Postgres {
   port: number;
   /** A unique password of the superuser `postgres`, made for this run. */
@@ -77,9 +104,18 @@ export async function startPostgres(): Promise<Postgres> {
   const r = spawnSync(asRoot ? 'setpriv' : initdb[0]!, asRoot ? ['--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups', '--', ...initdb] : initdb.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`initdb failed (${r.status}): ${r.stderr || r.stdout}`);
 
-  let port = 0;
-  let proc: RunningProcess | undefined;
-  const url = (pw: string) => `postgres://postgres:${pw}@127.0.0.1:${port}/postgres`;
+  const server = restartable((port) =>
+    startProcess({
+      name: 'postgres',
+      bin: path.join(bin, 'postgres'),
+      args: ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'fsync=off', '-c', 'max_connections=50'],
+      cwd: dir,
+      runAs: NOBODY,
+      stopSignal: 'SIGINT', // fast shutdown: connected clients do not hold it up
+      ready: async () => (await sql('SELECT 1').then(() => true, () => false)),
+    }),
+  );
+  const url = (pw: string) => `postgres://postgres:${pw}@127.0.0.1:${server.port}/postgres`;
   async function sql<T>(text: string): Promise<T[]> {
     const client = new pg.Client({ connectionString: url(password), connectionTimeoutMillis: 3000 });
     client.on('error', () => {});
@@ -90,31 +126,11 @@ export async function startPostgres(): Promise<Postgres> {
       await client.end().catch(() => {});
     }
   }
-  async function start(): Promise<void> {
-    const launch = async () => {
-      port ||= await freePort();
-      proc = await startProcess({
-        name: 'postgres',
-        bin: path.join(bin, 'postgres'),
-        args: ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'fsync=off', '-c', 'max_connections=50'],
-        cwd: dir,
-        runAs: NOBODY,
-        stopSignal: 'SIGINT', // fast shutdown: connected clients do not hold it up
-        ready: async () => (await sql('SELECT 1').then(() => true, () => false)),
-      });
-    };
-    // A port chosen by a first start is kept: an outage test restarts where the app points.
-    if (port) await launch();
-    else await withPortRetry(async () => {
-      port = 0;
-      await launch();
-    });
-  }
-  await start();
+  await server.start();
   await sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   return {
     get port() {
-      return port;
+      return server.port;
     },
     password,
     get url() {
@@ -131,13 +147,10 @@ export async function startPostgres(): Promise<Postgres> {
     async resetStatements() {
       await sql('SELECT pg_stat_statements_reset()');
     },
-    async stop() {
-      await proc?.stop();
-      proc = undefined;
-    },
-    start,
+    stop: server.stop,
+    start: server.start,
     async remove() {
-      await proc?.stop();
+      await server.stop();
       await removeTempDir(dir);
     },
   };
@@ -162,9 +175,16 @@ export async function startRedis(): Promise<Redis> {
   const bin = redisServerBin();
   const dir = await makeTempDir('redis');
   const password = `rdpw-${randomBytes(8).toString('hex')}`;
-  let port = 0;
-  let proc: RunningProcess | undefined;
-  const url = () => `redis://:${password}@127.0.0.1:${port}`;
+  const server = restartable((port) =>
+    startProcess({
+      name: 'redis-server',
+      bin,
+      args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password, '--daemonize', 'no'],
+      cwd: dir,
+      ready: async () => (await command(['PING']).then((a) => a === 'PONG', () => false)),
+    }),
+  );
+  const url = () => `redis://:${password}@127.0.0.1:${server.port}`;
   async function command(args: string[]): Promise<unknown> {
     const client = createClient({ url: url(), socket: { connectTimeout: 3000, reconnectStrategy: false } });
     client.on('error', () => {});
@@ -175,27 +195,10 @@ export async function startRedis(): Promise<Redis> {
       client.destroy();
     }
   }
-  async function start(): Promise<void> {
-    const launch = async () => {
-      port ||= await freePort();
-      proc = await startProcess({
-        name: 'redis-server',
-        bin,
-        args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password, '--daemonize', 'no'],
-        cwd: dir,
-        ready: async () => (await command(['PING']).then((a) => a === 'PONG', () => false)),
-      });
-    };
-    if (port) await launch();
-    else await withPortRetry(async () => {
-      port = 0;
-      await launch();
-    });
-  }
-  await start();
+  await server.start();
   return {
     get port() {
-      return port;
+      return server.port;
     },
     password,
     get url() {
@@ -209,13 +212,10 @@ export async function startRedis(): Promise<Redis> {
     async resetStats() {
       await command(['CONFIG', 'RESETSTAT']);
     },
-    async stop() {
-      await proc?.stop();
-      proc = undefined;
-    },
-    start,
+    stop: server.stop,
+    start: server.start,
     async remove() {
-      await proc?.stop();
+      await server.stop();
       await removeTempDir(dir);
     },
   };

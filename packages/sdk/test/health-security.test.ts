@@ -125,7 +125,7 @@ describe('health endpoints: what they reveal, and to whom', () => {
 
     it('draining: /ready says only "shutting down", /health still "pass"', async () => {
       // The guard's drain (on SIGTERM) would end this process: the handlers are served with the phase it sets.
-      const source = { phase: () => 'draining' as const, report: () => undefined, meta: { service: 'shop', version: '9.9.9' }, access: () => ({ token: TOKEN, allowLoopback: false }), runtime: () => undefined };
+      const source = { phase: () => 'draining' as const, report: () => undefined, meta: { service: 'shop', version: '9.9.9' }, access: () => ({ token: TOKEN, allowLoopback: false }), runtime: () => undefined, refresh: async () => {}, notReady: () => [] };
       const ready = readinessHandler(source);
       const live = livenessHandler();
       const server = createServer((req, res) => (req.url === '/ready' ? ready(req, res) : live(req, res)));

@@ -45,6 +45,7 @@ function inputs(f: Faults) {
     check: check!,
     type: 'tcp',
     target: 'x:1',
+    group: manifest.components[component!]!.policy === 'fail-fast' ? 'ready' : 'detailed',
     ok: !f.check?.includes(check!),
     ...(f.check?.includes(check!) ? { error: 'refused', errorType: 'ECONNREFUSED' } : {}),
     durationMs: 2,
