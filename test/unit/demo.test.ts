@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../helpers/rig.js';
 
 const run = promisify(execFile);
 const demo = (...args: string[]) =>
-  run(process.execPath, [path.join(REPO_ROOT, 'scripts/demo.mjs'), '--once', ...args], { env: { ...process.env, VIGIL_DEMO_BREAK: '' }, timeout: 60_000 });
+  run(process.execPath, [path.join(REPO_ROOT, 'scripts/demo.mjs'), '--once', ...args], { env: { ...process.env, VIGIL_DEMO_BREAK: '', DATABASE_URL: '', REDIS_URL: '' }, timeout: 60_000 });
 
 describe('npm start (the demo)', function () {
   this.timeout(70_000);
@@ -20,6 +20,9 @@ describe('npm start (the demo)', function () {
     expect(stdout).to.contain('VIGIL_DEMO_BREAK=user_management');
     expect(stdout).to.match(/router user_management: FAILED ERR_MODULE_NOT_FOUND/);
     expect(stdout).to.contain('MISSING GET /api/v1/user-management');
+    // No server needed: the built-in database and cache checks say they are skipped, and why.
+    expect(stdout).to.contain('skipped postgres postgres → $DATABASE_URL: DATABASE_URL is not set');
+    expect(stdout).to.contain('skipped redis redis → $REDIS_URL: REDIS_URL is not set');
     expect(stdout).to.match(/GET\s+\/health\s+→ 200/);
     expect(stdout).to.match(/GET\s+\/api\/v1\/user-management\s+→ 404/);
     expect(stdout).to.match(/■ PAGE \(high, P1\) → channels slack-alerts,email-immediate/);
