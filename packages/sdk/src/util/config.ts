@@ -3,7 +3,7 @@
  * and every problem reported with the file, the line, the path inside it and
  * what was expected. Shared by the manifest and the evaluator's rules.
  */
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 
@@ -23,7 +23,20 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
       })),
     );
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // An alias with no anchor before it (`<<: *x`) passes the parser and fails only here.
+    let at: [number, number] | undefined;
+    visit(doc, {
+      Alias(_, node) {
+        if (!at && node.range && node.resolve(doc) === undefined) at = [node.range[0], 0];
+      },
+    });
+    const pos = at ? lineCounter.linePos(at[0]) : undefined;
+    throw makeError(file, [{ path: '', message: `not valid YAML: ${String((err as Error).message ?? err).split('\n')[0]}`, ...(pos ? { line: pos.line, column: pos.col } : {}) }]);
+  }
   const result = schema.safeParse(data);
   if (!result.success) throw makeError(file, zodIssues(result.error, data, doc, lineCounter));
   return result.data;
