@@ -9,7 +9,10 @@
  * an `x-api-key`, and a password in a body that does not parse. The monitor's
  * flows log in for real (a captured access token) and fail: one with a wrong
  * password, one after the login with the token in the query string and the
- * header. The evaluator raises alerts (webhook and console notifiers).
+ * header. The built-in database check runs on a real PostgreSQL through a URL
+ * holding a password; the cache check's URL holds one too and reaches nothing
+ * (connection refused, a degraded cache). The evaluator raises alerts (webhook
+ * and console notifiers).
  *
  * Then every captured byte — the app's stdout/stderr, every exported metric
  * and span body, /health, /ready, /health/detailed, /health/business-critical,
@@ -29,6 +32,7 @@ import { startExample, type ExampleApp } from '../helpers/example.js';
 import { freePort, REPO_ROOT, startWebhookReceiver, type WebhookReceiver } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 import { EVALUATOR_CLI } from '../helpers/stack.js';
+import { ensureServices, startPostgres, type Postgres } from '../helpers/services.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
 
@@ -48,7 +52,11 @@ const SECRETS = {
   'evaluator ingest token (VIGIL_INGEST_TOKEN, OTEL_EXPORTER_OTLP_HEADERS)': `S3cr3t-ingest-${rnd}`,
   'webhook header token (HOOK_TOKEN)': `S3cr3t-hook-${rnd}`,
   'the app signing key (JWT_SECRET)': `S3cr3t-jwt-${rnd}`,
+  'the PostgreSQL password in DATABASE_URL (a real server: the built-in check passes)': `S3cr3t-pgpw-${rnd}`,
+  'the Redis password in REDIS_URL (nothing listens there: the built-in check fails)': `S3cr3t-redispw-${rnd}`,
 };
+const PG_PASSWORD = SECRETS['the PostgreSQL password in DATABASE_URL (a real server: the built-in check passes)'];
+const REDIS_PASSWORD = SECRETS['the Redis password in REDIS_URL (nothing listens there: the built-in check fails)'];
 const [PROBE_PASSWORD, PROBE_KEY, BEARER, COOKIE, QUERY, APIKEY, BADJSON, LOGINPW, HEALTH_TOKEN, WRONG_HEALTH, INGEST, HOOK, JWT_SECRET] = Object.values(SECRETS) as [string, string, string, string, string, string, string, string, string, string, string, string, string];
 /** The demo user's password: the one flow that must log in successfully uses it (the demo's users are fixed). */
 const DEMO_PASSWORD = 'demo-admin';
@@ -103,6 +111,7 @@ const attr = (s: OtlpSpan, key: string) => {
 describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts', function () {
   this.timeout(120_000);
   let tmp: string;
+  let db: Postgres;
   let capture: Awaited<ReturnType<typeof startCapture>>;
   let hook: WebhookReceiver;
   let evaluator: ChildProcess | undefined;
@@ -114,11 +123,14 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
 
   before(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), 'vigil-secrets-'));
+    ensureServices();
+    db = await startPostgres({ password: PG_PASSWORD });
     hook = await startWebhookReceiver();
     capture = await startCapture(() => evaluatorUrl && `${evaluatorUrl}/v1/metrics`);
   });
   after(async () => {
     await app?.stop();
+    await db?.remove();
     if (evaluator && evaluator.exitCode === null) evaluator.kill('SIGKILL');
     await capture?.stop();
     await hook?.stop();
@@ -168,7 +180,7 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
   /** The example's manifest with fast checks, the loopback shortcut off, and two more flows in the admin component. */
   async function writeManifest(): Promise<void> {
     const m = parse(await readFile(path.join(EXAMPLE_DIR, 'vigil.yaml'), 'utf8')) as Record<string, any>;
-    m.monitor = { ...m.monitor, intervals: { endpoints: '1s', flows: '1s' }, failureThreshold: 1, successThreshold: 1 };
+    m.monitor = { ...m.monitor, intervals: { endpoints: '1s', flows: '1s', dependencies: '1s' }, failureThreshold: 1, successThreshold: 1 };
     m.health = { allowLoopback: false };
     m.telemetry = { exportInterval: '1s' };
     m.components.admin.flows['token-in-query'] = {
@@ -187,7 +199,7 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
     await writeFile(manifest, stringify(m));
   }
 
-  it('greps every captured byte for 13 secrets and the issued tokens: none found', async () => {
+  it(`greps every captured byte for ${Object.keys(SECRETS).length} secrets and the issued tokens: none found`, async () => {
     await writeManifest();
     await startEvaluatorCli();
     app = await startExample({
@@ -202,6 +214,8 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
       PROBE_API_KEY: PROBE_KEY,
       VIGIL_HEALTH_TOKEN: HEALTH_TOKEN,
       JWT_SECRET,
+      DATABASE_URL: db.url,
+      REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${await freePort()}`,
       OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${capture.url}/app/v1/metrics`,
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${capture.url}/app/v1/traces`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -252,13 +266,16 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
         : undefined;
     }, { timeoutMs: 30_000, intervalMs: 250, what: 'the flows to fail: token-in-query after its login, admin-panel and tenant-switch at login' });
     expect(detailed.checks['organisations:flow tenant-switch']![0]!.status).to.equal('fail');
+    // The built-in checks ran with the URLs' passwords: the database passes, the cache says only why it fails.
+    expect(detailed.checks['database:postgres']!.map((c) => c.status)).to.deep.equal(['pass', 'pass']);
+    expect(detailed.checks['cache:redis']!.map((c) => c.output)).to.include('connection refused');
 
     // The evaluator pages: the admin alert (flows failing) and user_management (import failed) at the webhook.
     const alerts = () => hook.received.map((r) => r.body as { status: string; alert: { labels: Record<string, string>; annotations: Record<string, string> } });
-    await waitFor(() => ['admin', 'user_management', 'organisations'].every((c) => alerts().some((a) => a.alert.labels.component === c && a.status === 'firing')) || undefined, {
+    await waitFor(() => ['admin', 'user_management', 'organisations', 'cache'].every((c) => alerts().some((a) => a.alert.labels.component === c && a.status === 'firing')) || undefined, {
       timeoutMs: 30_000,
       intervalMs: 200,
-      what: `alerts for admin, user_management and organisations at the webhook; got ${JSON.stringify(alerts().map((a) => a.alert.labels.component))}; evaluator output:\n${evaluatorOut}`,
+      what: `alerts for admin, user_management, organisations and cache at the webhook; got ${JSON.stringify(alerts().map((a) => a.alert.labels.component))}; evaluator output:\n${evaluatorOut}`,
     });
     expect(hook.received[0]!.headers.authorization, 'the webhook got its header').to.equal(`Bearer ${HOOK}`);
     // The admin page is about its failing flows (which one comes first depends on the run's timing).

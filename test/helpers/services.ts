@@ -86,13 +86,14 @@ export interface Postgres {
   remove(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<Postgres> {
+/** `password`: the superuser's (default: a unique one made for this run). */
+export async function startPostgres(opts: { password?: string } = {}): Promise<Postgres> {
   const bin = postgresBinDir();
   const dir = await makeTempDir('postgres');
   // The server's user must reach its folder: the temp dir is 0700 root's otherwise.
   chmodSync(dir, 0o755);
   const data = path.join(dir, 'data');
-  const password = `pgpw-${randomBytes(8).toString('hex')}`;
+  const password = opts.password ?? `pgpw-${randomBytes(8).toString('hex')}`;
   const asRoot = process.getuid?.() === 0;
   const pwfile = path.join(dir, 'pw');
   await writeFile(pwfile, password);
