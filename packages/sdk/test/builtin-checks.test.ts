@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, rmSync, symlinkSync, mkdirSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import { trace } from '@opentelemetry/api';
 import { Manifest } from '../src/manifest/schema.js';
@@ -136,6 +136,43 @@ describe('drivers are optional', function () {
       expect(r.stdout).to.contain('components.database.dependencies.postgres.type: a "postgres" check needs the "pg" package, which is not installed: run `npm install pg` in the app');
     } finally {
       rmSync(app, { recursive: true, force: true });
+    }
+  });
+
+  it('pg and redis are imported on a check\'s first run, not when the SDK loads nor when the manifest is read', () => {
+    // A resolve hook (node:module register) logs every module of pg and node-redis that is loaded.
+    const dir = mkdtempSync(path.join(tmpdir(), 'vigil-lazy-'));
+    try {
+      const log = path.join(dir, 'loaded.txt');
+      writeFileSync(log, '');
+      writeFileSync(
+        path.join(dir, 'hooks.mjs'),
+        `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); if (/node_modules\\/(pg|redis|@redis)\\//.test(r.url)) appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`,
+      );
+      writeFileSync(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});\n`);
+      const main = [
+        "import { readFileSync } from 'node:fs';",
+        "const { loadManifest } = await import('@vigil/sdk');",
+        "const { runDependencyChecks } = await import('./packages/sdk/dist/startup/dependencies.js');",
+        "const { trace } = await import('@opentelemetry/api');",
+        "const loaded = await loadManifest({ service: 't', components: { c: { policy: 'degrade', dependencies: { db: { type: 'postgres', url: 'postgres://u:p@127.0.0.1:1/x' }, r: { type: 'redis', url: 'redis://127.0.0.1:1' } } } } });",
+        `const before = readFileSync(${JSON.stringify(log)}, 'utf8').trim().split('\\n').filter(Boolean).length;`,
+        "await runDependencyChecks(loaded.manifest, {}, loaded.baseUrl, trace.getTracer('t'));",
+        `const after = readFileSync(${JSON.stringify(log)}, 'utf8').trim().split('\\n').filter(Boolean).length;`,
+        'console.log(JSON.stringify({ before, after }));',
+      ].join('\n');
+      writeFileSync(path.join(REPO, `.lazy-${process.pid}.mjs`), main);
+      try {
+        const r = spawnSync(process.execPath, ['--import', pathToFileURL(path.join(dir, 'register.mjs')).href, `.lazy-${process.pid}.mjs`], { cwd: REPO, encoding: 'utf8' });
+        expect(r.status, r.stderr).to.equal(0);
+        const counts = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { before: number; after: number };
+        expect(counts.before, r.stderr).to.equal(0);
+        expect(counts.after, 'the first run loads the drivers (so the hook does see them)').to.be.above(0);
+      } finally {
+        rmSync(path.join(REPO, `.lazy-${process.pid}.mjs`), { force: true });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
