@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
 import { trace } from '@opentelemetry/api';
@@ -74,6 +75,31 @@ describe('dependency checks', () => {
     expect(r.bad!.errorType).to.equal('HTTP_503');
     expect(r.expected!.ok).to.equal(true);
     expect(r.refused!.errorType).to.equal('ECONNREFUSED');
+  });
+
+  it('HTTP: HEAD and a header read from the environment reach the server; a wrong header fails', async () => {
+    const seen: Array<{ method?: string; auth?: string }> = [];
+    const guarded = http.createServer((req, res) => {
+      seen.push({ method: req.method, auth: req.headers.authorization });
+      res.writeHead(req.headers.authorization === 'Bearer tok-123456' ? 204 : 401).end();
+    });
+    const port = await listen(guarded);
+    try {
+      const url = `http://127.0.0.1:${port}/health`;
+      const r = await run(
+        {
+          good: { type: 'http', url, method: 'HEAD', headers: { authorization: { env: 'DEP_TOKEN', prefix: 'Bearer ' } } },
+          bad: { type: 'http', url, headers: { authorization: 'Bearer nope' } },
+        },
+        { DEP_TOKEN: 'tok-123456' },
+      );
+      expect(r.good!.ok, r.good!.error).to.equal(true);
+      expect(r.bad).to.deep.include({ ok: false, error: `GET 127.0.0.1:${port} answered 401` });
+      expect(seen.map((x) => x.method).sort()).to.deep.equal(['GET', 'HEAD']);
+      expect(JSON.stringify(r)).not.to.contain('tok-123456');
+    } finally {
+      await close(guarded);
+    }
   });
 
   it('bounds every check by its timeout and runs them in parallel', async () => {
