@@ -78,6 +78,38 @@ describe('scheduler', () => {
     expect(got).to.have.length(1);
   });
 
+  it('refresh: concurrent callers share one run, a result younger than cacheMs is reused, an older one is not', async () => {
+    let runs = 0;
+    let release: (() => void) | undefined;
+    // random 0.999: the first scheduled run would come after ~1 s, long after this test.
+    const s = new Scheduler({ concurrency: 1, jitter: 0, onOutcome: () => undefined, onError: () => undefined, random: () => 0.999 });
+    const dep = make('dep', 3_600_000, async () => {
+      runs++;
+      await new Promise<void>((r) => (release = r));
+      return { status: 'pass' };
+    });
+    s.add({ ...dep, cacheMs: 60_000 });
+    s.add({ ...make('uncached', 3_600_000, async () => ({ status: 'pass' })) });
+    s.start();
+    try {
+      const callers = Array.from({ length: 50 }, () => s.refresh('dep'));
+      await new Promise((r) => setImmediate(r));
+      release!();
+      await Promise.all(callers);
+      expect(runs).to.equal(1);
+      await s.refresh('dep'); // fresh: reused
+      expect(runs).to.equal(1);
+      s.markRun('dep', Date.now() - 60_001); // as if the last run were older than cacheMs
+      const again = s.refresh('dep');
+      await new Promise((r) => setImmediate(r));
+      release!();
+      await again;
+      expect(runs).to.equal(2);
+    } finally {
+      s.stop();
+    }
+  });
+
   it('backs off a check whose run throws, and reports it', async () => {
     const errors: number[] = [];
     let runs = 0;
