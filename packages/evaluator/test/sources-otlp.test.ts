@@ -595,23 +595,35 @@ function postRaw(url: string, headers: Record<string, string>, body: Buffer | st
   });
 }
 
+interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A receiver on a node:http server of its own on 127.0.0.1; `url` is its `/v1/metrics`. */
+async function serve(receiver: OtlpReceiver): Promise<Served> {
+  const server = http.createServer((req, res) => receiver.handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/metrics`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 describe('sources/otlp: OTLP/HTTP protobuf', function () {
   this.timeout(20_000);
-  let server: http.Server;
+  let served: Served;
   let url: string;
-  let receiver: OtlpReceiver;
   const received: Signal[][] = [];
 
   before(async () => {
-    receiver = createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', maxBodyBytes: 64 * 1024 }), env: {}, onSignals: (s) => received.push(s) });
-    server = http.createServer((req, res) => receiver.handler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/metrics`;
+    served = await serve(createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', maxBodyBytes: 64 * 1024 }), env: {}, onSignals: (s) => received.push(s) }));
+    url = served.url;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => served.close());
   beforeEach(() => {
     received.length = 0;
   });
@@ -707,21 +719,15 @@ describe('sources/otlp: OTLP/HTTP protobuf', function () {
 });
 
 describe('sources/otlp: a sender whose batches keep being refused', () => {
-  let server: http.Server;
+  let served: Served;
   let url: string;
   const received: Signal[] = [];
-  const clock = { t: 1_000 };
 
   before(async () => {
-    const receiver = createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', rejectedAfter: 2 }), env: {}, onSignals: (s) => received.push(...s), now: () => clock.t });
-    server = http.createServer((req, res) => receiver.handler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/metrics`;
+    served = await serve(createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', rejectedAfter: 2 }), env: {}, onSignals: (s) => received.push(...s) }));
+    url = served.url;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => served.close());
   beforeEach(() => {
     received.length = 0;
   });
