@@ -96,13 +96,14 @@ export class Evaluator {
     const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);
     if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, now: this.now });
     else this.prometheus = createPrometheusSource({ config: config.source, onSignals, now: this.now, logger: deps.logger.child({ module: 'prometheus-source' }) });
-    if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers);
+    if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers, () => this.receiver?.stats().rejectedBy ?? {});
     this.startedAt = this.now();
     if (config.state) {
       this.stateFile = new StateFile(config.state.file, deps.logger.child({ module: 'state' }), this.now);
       const loaded = this.stateFile.load();
       if (loaded) this.restore(loaded.state, loaded.savedAt);
     }
+    this.receiver?.restoreRejected(this.store.snapshot().rejected ?? []);
   }
 
   private restore(state: EvaluatorState, savedAt: number): void {
@@ -197,7 +198,10 @@ export class Evaluator {
     this.trackSource(now);
     // With the source down (or just back, or the evaluator just restarted), every service would
     // look silent: no new silence alert then, and none held is resolved for it.
-    const active = this.store.active(now).filter((s) => s.kind !== 'silent' || this.silenceCounts(s, now));
+    const all = this.store.active(now);
+    // A service whose batches are refused is not silent: the rejection says why nothing arrives.
+    const refused = new Set(all.filter((s) => s.kind === 'rejected').map((s) => s.service));
+    const active = all.filter((s) => s.kind !== 'silent' || (!refused.has(s.service) && this.silenceCounts(s, now)));
     for (const [key, signals] of groupSignals(active)) {
       const first = signals[0]!;
       current.set(key, {

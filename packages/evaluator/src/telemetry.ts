@@ -5,6 +5,7 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import {
+  ATTR_ERROR_TYPE,
   ATTR_VIGIL_COMPONENT,
   ATTR_VIGIL_CURRENCY,
   ATTR_VIGIL_NOTIFIER,
@@ -16,6 +17,7 @@ import {
   METRIC_IMPACT_REVENUE_AT_RISK,
   METRIC_NOTIFICATIONS_FAILED,
   METRIC_NOTIFICATIONS_SENT,
+  METRIC_OTLP_REJECTED,
 } from '@vigil/sdk/semconv';
 import type { Notifier } from './notifiers/types.js';
 import { LEVEL_RANK, type AlertState } from './policies/engine.js';
@@ -24,12 +26,19 @@ export interface EvaluatorInstruments {
   recordEvaluation(seconds: number): void;
 }
 
-export function registerInstruments(meter: Meter, alerts: () => Iterable<AlertState>, notifiers: () => Notifier[]): EvaluatorInstruments {
+export function registerInstruments(
+  meter: Meter,
+  alerts: () => Iterable<AlertState>,
+  notifiers: () => Notifier[],
+  /** The OTLP receiver's refused batches by reason (none with the Prometheus source). */
+  rejected: () => Partial<Record<string, number>> = () => ({}),
+): EvaluatorInstruments {
   const level = meter.createObservableGauge(METRIC_IMPACT_LEVEL, { description: 'Assessed business impact of a firing alert: 4 critical, 3 high, 2 medium, 1 low' });
   const revenue = meter.createObservableGauge(METRIC_IMPACT_REVENUE_AT_RISK, { description: 'Money at risk while the alert fires, in its currency' });
   const sent = meter.createObservableCounter(METRIC_NOTIFICATIONS_SENT, { description: 'Notifications delivered, per notifier' });
   const failed = meter.createObservableCounter(METRIC_NOTIFICATIONS_FAILED, { description: 'Failed delivery attempts (retried), per notifier' });
   const up = meter.createObservableGauge(METRIC_EVALUATOR_UP, { description: '1 while the evaluator runs' });
+  const refused = meter.createObservableCounter(METRIC_OTLP_REJECTED, { description: 'OTLP batches the receiver refused, per reason' });
   meter.addBatchObservableCallback(
     (r) => {
       r.observe(up, 1);
@@ -45,8 +54,9 @@ export function registerInstruments(meter: Meter, alerts: () => Iterable<AlertSt
         r.observe(sent, h.sent, { [ATTR_VIGIL_NOTIFIER]: n.name });
         r.observe(failed, h.failed, { [ATTR_VIGIL_NOTIFIER]: n.name });
       }
+      for (const [reason, count] of Object.entries(rejected())) r.observe(refused, count ?? 0, { [ATTR_ERROR_TYPE]: reason });
     },
-    [level, revenue, sent, failed, up],
+    [level, revenue, sent, failed, up, refused],
   );
   const duration = meter.createHistogram(METRIC_EVALUATION_DURATION, {
     unit: 's',

@@ -200,3 +200,40 @@ notifiers:
     });
   });
 });
+
+describe('evaluator: a refused sender', () => {
+  it('a failing rejected signal is one alert, not also "silent"; no heartbeat; kept across a restart and cleared by the next accepted batch', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-rejected-'));
+    const config = EvaluatorConfig.parse({ ...base, silentAfter: '1s', staleAfter: '1s', state: { file: path.join(dir, 'state.json') } });
+    const rejected = (failing: boolean): Signal => ({ kind: 'rejected', service: 'api', instance: '', component: '', subject: 'telemetry', failing, labels: {}, observedAt: Date.now() });
+    const ev = new Evaluator(config, { logger: pino({ level: 'silent' }) });
+    try {
+      ev.store.ingest([signal({ failing: false })], Date.now() - 10_000); // heard of 10 s ago: silent…
+      ev.store.ingest([rejected(true)], Date.now()); // …because its batches are refused now
+      const [page] = ev.evaluate();
+      expect(page!.labels).to.include({ service: 'api', component: '(service)', rule: 'default' });
+      expect(page!.annotations.summary).to.equal('telemetry rejected from api: the evaluator refuses its batches');
+      expect(page!.annotations.affected).to.equal('rejected telemetry');
+      expect(ev.store.services()[0]!.lastSeen, 'a refused batch is no heartbeat').to.be.below(Date.now() - 9000);
+      await ev.stop();
+
+      // Restarted from the state file: the alert holds; the sender's next accepted batch clears it.
+      const again = new Evaluator(config, { logger: pino({ level: 'silent' }) });
+      const { url } = await again.start();
+      try {
+        expect(again.status().alerts.map((a) => `${a.service} ${a.state} ${a.signals.map((s) => s.kind)}`)).to.deep.equal(['api firing rejected']);
+        const accepted = await fetch(`${url}/v1/metrics`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ resourceMetrics: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'api' } }] } }] }),
+        });
+        expect(accepted.status).to.equal(200);
+        expect(again.store.active().filter((s) => s.kind === 'rejected')).to.deep.equal([]);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,11 +1,13 @@
 /**
- * Fuzzing the evaluator's OTLP/HTTP JSON receiver (`POST /v1/metrics`) with
+ * Fuzzing the evaluator's OTLP/HTTP receiver (`POST /v1/metrics`) with
  * fast-check, over a real evaluator (its HTTP server, receiver and signal
  * store) on 127.0.0.1: malformed JSON, truncated payloads (plain and gzip),
  * valid JSON of the wrong shape, wrong types deep inside data points, wrong
- * content types and oversized bodies.
+ * content types and oversized bodies; random and truncated protobuf, plain
+ * and gzip, protobuf bombs, and the same requests in both encodings.
  *
- * Every bad request gets a 4xx with a JSON reason (never a 5xx, never a hang);
+ * Every bad request gets a 4xx with a google.rpc.Status in the request's
+ * encoding (never a 5xx, never a hang);
  * valid-but-odd payloads get 200 with `partialSuccess` as the OTLP spec says
  * (rejected points counted, or 0 rejected and a warning); after every case a
  * valid payload is accepted and its signal is in the store; nothing escapes as
@@ -21,11 +23,13 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_VIGIL_COMPONENT, ATTR_VIGIL_CRITICAL, METRIC_ROUTE_REGISTERED } from '@vigil/sdk/semconv';
 import { startEvaluator, exampleEvaluatorConfig, type RunningEvaluator } from '../../../test/helpers/evaluator.js';
-import { PROTOBUF_REFUSAL } from '../src/sources/otlp.js';
+import { PROTOBUF_TYPE, responseOf, statusOf, toProtobuf } from '../../../test/helpers/otlp.js';
 import { DELETE, fuzzSettings, mutate, pathsOf } from '../../../test/helpers/fuzz.js';
 
 const { seed: SEED, runs: RUNS, title: FUZZ } = fuzzSettings(20_070_301);
 const LIMIT = 64 * 1024;
+/** The gRPC code of the google.rpc.Status the receiver answers with, by HTTP status. */
+const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 405: 12, 413: 8, 415: 12 };
 /** A request with no answer after this long is a hang. */
 const HANG_MS = 10_000;
 
@@ -33,6 +37,7 @@ interface Answer {
   status: number;
   type: string;
   body: any;
+  raw: Buffer;
 }
 
 /** One POST with node:http (no keep-alive); fails on a hang. The server may answer 413 and close before all is sent. */
@@ -44,14 +49,15 @@ function post(url: string, body: Buffer | string, headers: Record<string, string
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(parts).toString('utf8');
+        const raw = Buffer.concat(parts);
+        const text = raw.toString('utf8');
         let parsed: any = text;
         try {
           parsed = JSON.parse(text);
         } catch {
           /* keep the text */
         }
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: parsed });
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: parsed, raw });
       });
       res.on('error', reject);
     });
@@ -169,11 +175,30 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
     expect(subjects, 'the valid payload\'s signal is in the store').to.include(`POST ${route}`);
   }
 
-  /** A refusal: the status, a JSON body with a non-empty reason matching `reason`. */
+  /** A refusal: the status, a google.rpc.Status in JSON with its gRPC code and a non-empty reason matching `reason`. */
   function refused(res: Answer, status: number, reason: RegExp): void {
     expect(res.status, JSON.stringify(res.body)).to.equal(status);
     expect(res.type).to.match(/^application\/json/);
-    expect(res.body?.error, JSON.stringify(res.body)).to.be.a('string').and.match(reason);
+    expect(res.body?.code, JSON.stringify(res.body)).to.equal(GRPC_CODE[status]);
+    expect(res.body?.message, JSON.stringify(res.body)).to.be.a('string').and.match(reason);
+  }
+
+  /** The same in protobuf: `Content-Type: application/x-protobuf` and a google.rpc.Status message. */
+  function refusedInProtobuf(res: Answer, status: number, reason: RegExp): void {
+    expect(res.status, res.raw.toString('hex')).to.equal(status);
+    expect(res.type).to.equal('application/x-protobuf');
+    const s = statusOf(res.raw);
+    expect(s.code).to.equal(GRPC_CODE[status]);
+    expect(s.message).to.match(reason);
+  }
+
+  /** 200 and an ExportMetricsServiceResponse in protobuf: empty, or a well-formed partial success. */
+  function acceptedInProtobuf(res: Answer): Record<string, any> {
+    expect(res.status, res.raw.toString('utf8')).to.equal(200);
+    expect(res.type).to.equal('application/x-protobuf');
+    const body = responseOf(res.raw);
+    if (body.partialSuccess) expect(body.partialSuccess.errorMessage).to.be.a('string').and.not.equal('');
+    return body;
   }
 
   /** 200 and either `{}` or a well-formed `partialSuccess` (rejectedDataPoints a uint64 string; a non-empty errorMessage). */
@@ -270,7 +295,7 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
       fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isSafeInteger(d)).map((value): Case => ({ field: 'asInt', value, expect: 'refused' })),
       fc.constantFrom(true, null, [], {}, rawMarker(0), rawMarker(1)).map((value): Case => ({ field: 'asDouble', value, expect: 'refused' })),
       fc.constantFrom(-1, 1.5, '-5', 'now', '1e18', true).map((value): Case => ({ field: 'timeUnixNano', value, expect: 'refused' })),
-      fc.constantFrom('x', 5, { key: 7 }, [{ key: 'a', value: { stringValue: 5 } }], [{ value: {} }]).map((value): Case => ({ field: 'attributes', value, expect: 'refused' })),
+      fc.constantFrom('x', 5, { key: 7 }, [{ key: 'a', value: { stringValue: 5 } }], [{ key: 'a', value: 5 }]).map((value): Case => ({ field: 'attributes', value, expect: 'refused' })),
       fc.constantFrom(-1, 0.5, '1').map((value): Case => ({ field: 'flags', value, expect: 'refused' })),
     );
     await check(cases, async (c) => {
@@ -299,7 +324,7 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
       const BAD: Record<'resourceMetrics' | 'dataPoints' | 'attributes', unknown[]> = {
         resourceMetrics: [1, 'x', null, [], { resource: 5 }, { scopeMetrics: {} }],
         dataPoints: [1, null, [], { asDouble: 'x' }, { asInt: 1.5 }, { timeUnixNano: -1 }],
-        attributes: [1, null, { key: 5 }, { value: {} }, { key: 'a', value: { stringValue: 5 } }],
+        attributes: [1, null, { key: 5 }, { key: 'a', value: [] }, { key: 'a', value: { stringValue: 5 } }],
       };
       const arb = fc.constantFrom('resourceMetrics', 'dataPoints', 'attributes').chain((where) =>
         fc.record({
@@ -357,10 +382,10 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
     });
   });
 
-  it('wrong content types → 415 (protobuf with the way out), and wrong encodings → 415', async () => {
+  it('wrong content types → 415 naming both encodings, and wrong encodings → 415', async () => {
     const types = fc.oneof(
-      fc.constantFrom('text/plain', 'application/x-protobuf', 'application/protobuf', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'json', 'application/json-seq', 'text/json', '*/*'),
-      fc.stringMatching(/^[a-z]{1,10}\/[a-z+.-]{1,12}$/).filter((t) => t !== 'application/json'),
+      fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'json', 'application/json-seq', 'text/json', '*/*', 'application/grpc', 'application/x-protobuf2'),
+      fc.stringMatching(/^[a-z]{1,10}\/[a-z+.-]{1,12}$/).filter((t) => !['application/json', 'application/protobuf', 'application/x-protobuf'].includes(t)),
     );
     const encodings = fc.constantFrom('br', 'deflate', 'compress', 'zstd', 'gzip, br', 'identity;q=0');
     const arb = fc.oneof(types.map((type) => ({ type, encoding: undefined as string | undefined })), encodings.map((encoding) => ({ type: 'application/json', encoding })));
@@ -369,8 +394,7 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
       if (encoding) headers['content-encoding'] = encoding;
       const res = await post(url, body, headers);
       if (encoding) refused(res, 415, /^unsupported Content-Encoding ".+": send gzip or none$/);
-      else if (/^application\/(x-)?protobuf$/.test(type)) refused(res, 415, new RegExp(`^${PROTOBUF_REFUSAL.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`));
-      else refused(res, 415, /^expected Content-Type: application\/json \(OTLP\/HTTP JSON\), got ".+"$/);
+      else refused(res, 415, /^expected Content-Type: application\/x-protobuf \(OTLP\/HTTP protobuf\) or application\/json \(OTLP\/HTTP JSON\), got ".+"$/);
     });
   });
 
@@ -389,6 +413,82 @@ describe(`sources/otlp: fuzzed bad input (${FUZZ})`, function () {
       } else {
         refused(await post(url, raw, JSON_TYPE, { chunked: true }), 413, /^the request body is larger than the limit of 65536 bytes \(maxBodyBytes\)$/);
       }
+    });
+  });
+
+  // ── Protobuf ────────────────────────────────────────────────────────────────
+
+  const VALID_PB = toProtobuf(payload());
+
+  it('random bytes, a valid protobuf payload cut or with one byte changed, plain or gzip → 400 with a protobuf google.rpc.Status, or 200 with an ExportMetricsServiceResponse', async () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+      fc.integer({ min: 0, max: VALID_PB.length - 1 }).map((at) => VALID_PB.subarray(0, at)),
+      fc.tuple(fc.integer({ min: 0, max: VALID_PB.length - 1 }), fc.integer({ min: 0, max: 255 })).map(([at, byte]) => {
+        const b = Buffer.from(VALID_PB);
+        b[at] = byte;
+        return b;
+      }),
+      fc.constantFrom(Buffer.from(VALID), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0f]), Buffer.alloc(50, 0xff)),
+    );
+    let refusedCount = 0;
+    let acceptedCount = 0;
+    await check(fc.tuple(bytes, fc.boolean()), async ([body, gzip]) => {
+      const res = await post(url, gzip ? gzipSync(body) : body, gzip ? { ...PROTOBUF_TYPE, 'content-encoding': 'gzip' } : PROTOBUF_TYPE);
+      if (res.status === 400) {
+        refusedCount++;
+        refusedInProtobuf(res, 400, /^(malformed protobuf: not an OTLP ExportMetricsServiceRequest: \S|expected an OTLP ExportMetricsServiceRequest in protobuf: \S)/);
+      } else {
+        acceptedCount++;
+        acceptedInProtobuf(res);
+      }
+    });
+    console.log(`      protobuf bytes: ${refusedCount} refused with 400, ${acceptedCount} accepted with 200`);
+    expect(refusedCount, 'undecodable bodies are refused').to.be.greaterThan(0);
+  });
+
+  it('the same request in protobuf and in JSON → the same answer and the same signal', async () => {
+    // proto3 JSON writes NaN and ±Infinity as strings, int64 as decimal strings.
+    const jsonDouble = (d: number) => (Number.isFinite(d) ? d : String(d));
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const point = fc.oneof(
+      fc.double().map((d) => ({ asDouble: jsonDouble(d) })),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((i) => ({ asInt: String(i) })),
+    );
+    // From 1 s after the epoch: an earlier stamp (ms 0) is replaced by the time the request was received.
+    const arb = fc.record({ point, time: fc.bigInt({ min: 1_000_000_000n, max: nowNs }), flags: fc.constantFrom(0, 1), service: fc.boolean() });
+    let n = 0;
+    await check(arb, async ({ point: value, time, flags, service }) => {
+      const route = `/both/${++n}`;
+      const request = (svc: string) => {
+        let doc = payload({ service: svc, route, timeUnixNano: String(time) });
+        doc = mutate(doc, [...POINT, 'asInt'], DELETE);
+        for (const [k, v] of Object.entries(value)) doc = mutate(doc, [...POINT, k], v);
+        doc = mutate(doc, [...POINT, 'flags'], flags);
+        // Without service.name: the points are skipped and counted as rejected, in both encodings.
+        return service ? doc : mutate(doc, ['resourceMetrics', 0, 'resource', 'attributes', 0], DELETE);
+      };
+      const json = await post(url, JSON.stringify(request('fuzz-json')), JSON_TYPE);
+      const proto = await post(url, toProtobuf(request('fuzz-proto')), PROTOBUF_TYPE);
+      expect(proto.status).to.equal(json.status);
+      expect(json.status, JSON.stringify(json.body)).to.equal(200);
+      expect(acceptedInProtobuf(proto)).to.deep.equal(json.body);
+      const stored = (svc: string) =>
+        ev.evaluator.store
+          .services()
+          .find((s) => s.service === svc)
+          ?.components.authentication?.filter((s) => s.subject === `POST ${route}`)
+          .map(({ service: _s, instance: _i, ...rest }) => rest);
+      expect(stored('fuzz-proto')).to.deep.equal(stored('fuzz-json'));
+    });
+  });
+
+  it('protobuf bodies over maxBodyBytes → 413 with a protobuf google.rpc.Status, declared or as a gzip bomb', async () => {
+    const arb = fc.record({ size: fc.integer({ min: LIMIT + 1, max: 4 * LIMIT }), gzip: fc.boolean(), fill: fc.constantFrom(0x00, 0x0a, 0xff) });
+    await check(arb, async ({ size, gzip, fill }) => {
+      const raw = Buffer.alloc(size, fill);
+      if (gzip) refusedInProtobuf(await post(url, gzipSync(raw), { ...PROTOBUF_TYPE, 'content-encoding': 'gzip' }), 413, /^the decompressed request body is larger than the limit of 65536 bytes \(maxBodyBytes\)$/);
+      else refusedInProtobuf(await post(url, raw, PROTOBUF_TYPE), 413, /^the request body \(\d+ bytes\) is larger than the limit of 65536 bytes \(maxBodyBytes\)$/);
     });
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The mapping table (metric data point → signal) and the OTLP/HTTP JSON receiver,
- * fed by the real OpenTelemetry exporter over a real node:http server.
+ * The mapping table (metric data point → signal) and the OTLP/HTTP receiver,
+ * JSON and protobuf, fed by the real OpenTelemetry exporters over a real
+ * node:http server; the `rejected` signal of a sender whose batches are refused.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import {
@@ -38,6 +40,7 @@ import { OtlpSource } from '../src/config/schema.js';
 import { createOtlpReceiver, type OtlpReceiver } from '../src/sources/otlp.js';
 import { fromPromLabels, PROM_LABEL_TO_ATTR, PROM_SIGNAL_METRICS, SIGNAL_METRICS, toSignal } from '../src/sources/mapping.js';
 import type { Signal } from '../src/signals/types.js';
+import { PROTOBUF_TYPE, responseOf, statusOf, toProtobuf } from '../../../test/helpers/otlp.js';
 
 const resource = { service: 'marketedge-api', instance: 'pod-1', environment: 'production' };
 const T = 1_700_000_000_000;
@@ -340,7 +343,9 @@ describe('sources/otlp: the OTLP/HTTP JSON receiver', function () {
       if (failStore) throw new Error('store is full');
       received.push({ signals, receivedAt });
     };
-    const make = (input: object) => createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', maxBodyBytes: 64 * 1024, ...input }), env: { VIGIL_INGEST_TOKEN: TOKEN }, onSignals, now: () => clock.t });
+    // Refusals never add up to a `rejected` signal here: that has tests of its own below.
+    const make = (input: object) =>
+      createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', maxBodyBytes: 64 * 1024, rejectedAfter: 1_000_000, ...input }), env: { VIGIL_INGEST_TOKEN: TOKEN }, onSignals, now: () => clock.t });
     open = make({});
     secured = make({ tokenEnv: 'VIGIL_INGEST_TOKEN' });
     unset = make({ tokenEnv: 'VIGIL_NOT_SET' });
@@ -481,15 +486,8 @@ describe('sources/otlp: the OTLP/HTTP JSON receiver', function () {
   const bad: Array<{ name: string; path?: string; method?: string; headers?: Record<string, string>; body?: Buffer | string; chunks?: Buffer[]; status: number; error: RegExp }> = [
     { name: 'GET', method: 'GET', status: 405, error: /POST only, not GET/ },
     { name: 'PUT', method: 'PUT', headers: JSON_TYPE, body: valid, status: 405, error: /POST only/ },
-    { name: 'text/plain', headers: { 'content-type': 'text/plain' }, body: valid, status: 415, error: /expected Content-Type: application\/json.*"text\/plain"/ },
+    { name: 'text/plain', headers: { 'content-type': 'text/plain' }, body: valid, status: 415, error: /expected Content-Type: application\/x-protobuf \(OTLP\/HTTP protobuf\) or application\/json \(OTLP\/HTTP JSON\), got "text\/plain"/ },
     { name: 'no Content-Type', body: valid, status: 415, error: /application\/json.*got none/ },
-    {
-      name: 'OTLP protobuf',
-      headers: { 'content-type': 'application/x-protobuf' },
-      body: Buffer.from([0x0a, 0x00]),
-      status: 415,
-      error: /send OTLP\/HTTP JSON: set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http\/json/,
-    },
     { name: 'an unsupported Content-Encoding', headers: { ...JSON_TYPE, 'content-encoding': 'br' }, body: valid, status: 415, error: /Content-Encoding "br"/ },
     { name: 'malformed JSON', headers: JSON_TYPE, body: '{resourceMetrics: []}', status: 400, error: /^malformed JSON: .+/ },
     { name: 'a truncated body', headers: JSON_TYPE, body: valid.slice(0, valid.length / 2), status: 400, error: /^malformed JSON: .*(end|Unterminated|Expected)/i },
@@ -534,7 +532,10 @@ describe('sources/otlp: the OTLP/HTTP JSON receiver', function () {
       const res = await request(`${base}${path}`, { method: c.method ?? 'POST', headers: c.headers ?? {}, ...(c.chunks ? { chunks: c.chunks } : { body: c.body ?? '' }) });
       expect(res.status, JSON.stringify(res.body)).to.equal(c.status);
       expect(res.headers['content-type']).to.match(/^application\/json/);
-      expect(res.body.error).to.be.a('string').and.match(c.error);
+      // A google.rpc.Status in JSON: the gRPC code of the HTTP status, and the reason.
+      expect(res.body).to.have.keys('code', 'message');
+      expect(res.body.code).to.equal({ 400: 3, 401: 16, 405: 12, 413: 8, 415: 12 }[c.status]);
+      expect(res.body.message).to.be.a('string').and.match(c.error);
       expect(receiver.stats().rejected).to.equal(rejectedBefore + 1);
       expect(received).to.have.length(0);
       if (c.status === 405) expect(res.headers.allow).to.equal('POST');
@@ -572,8 +573,191 @@ describe('sources/otlp: the OTLP/HTTP JSON receiver', function () {
     failStore = true;
     const res = await request(`${base}/v1/metrics`, { headers: JSON_TYPE, body: good() });
     expect(res.status).to.equal(500);
-    expect(res.body.error).to.match(/could not be stored: store is full/);
+    expect(res.body).to.deep.equal({ code: 13, message: 'the signals could not be stored: store is full' });
     failStore = false;
     expect((await request(`${base}/v1/metrics`, { headers: JSON_TYPE, body: good() })).status).to.equal(200);
+  });
+});
+
+// ── OTLP/HTTP protobuf, and senders whose batches are refused ──────────────────
+
+/** One POST; the answer's body as bytes. */
+function postRaw(url: string, headers: Record<string, string>, body: Buffer | string): Promise<{ status: number; type: string; raw: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), raw: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A receiver on a node:http server of its own on 127.0.0.1; `url` is its `/v1/metrics`. */
+async function serve(receiver: OtlpReceiver): Promise<Served> {
+  const server = http.createServer((req, res) => receiver.handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/metrics`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('sources/otlp: OTLP/HTTP protobuf', function () {
+  this.timeout(20_000);
+  let served: Served;
+  let url: string;
+  const received: Signal[][] = [];
+
+  before(async () => {
+    served = await serve(createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', maxBodyBytes: 64 * 1024 }), env: {}, onSignals: (s) => received.push(s) }));
+    url = served.url;
+  });
+  after(() => served.close());
+  beforeEach(() => {
+    received.length = 0;
+  });
+
+  for (const compression of ['none', 'gzip'] as const) {
+    it(`turns what the real OTLP/HTTP protobuf exporter sends (compression ${compression}) into signals, and answers in protobuf`, async () => {
+      const answers: Array<{ status: number; type: string }> = [];
+      const sent: http.IncomingHttpHeaders[] = [];
+      const spy = http.createServer((req, res) => {
+        sent.push(req.headers);
+        // In the way, to see the receiver's answer as the exporter gets it.
+        const inner = http.request(url, { method: 'POST', headers: req.headers, agent: false }, (r) => {
+          answers.push({ status: r.statusCode ?? 0, type: String(r.headers['content-type']) });
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        });
+        req.pipe(inner);
+      });
+      await new Promise<void>((resolve) => spy.listen(0, '127.0.0.1', resolve));
+      const provider = new MeterProvider({
+        resource: resourceFromAttributes({ 'service.name': 'proto-api', 'service.instance.id': 'pod-9' }),
+        readers: [
+          new PeriodicExportingMetricReader({
+            exporter: new ProtoMetricExporter({ url: `http://127.0.0.1:${(spy.address() as AddressInfo).port}/v1/metrics`, compression: compression as never }),
+            exportIntervalMillis: 60_000,
+          }),
+        ],
+      });
+      try {
+        const meter = provider.getMeter('@vigil/sdk');
+        meter.createObservableGauge(METRIC_ROUTER_IMPORT, { valueType: ValueType.INT }).addCallback((r) => {
+          r.observe(0, { [ATTR_VIGIL_ROUTER]: 'admin', [ATTR_VIGIL_COMPONENT]: 'admin', [ATTR_VIGIL_OUTCOME]: 'failed', [ATTR_ERROR_TYPE]: 'ERR_MODULE_NOT_FOUND' });
+        });
+        meter.createObservableGauge(METRIC_ROUTE_REGISTERED).addCallback((r) => {
+          r.observe(1, { [ATTR_HTTP_ROUTE]: '/api/v1/auth/login', [ATTR_HTTP_REQUEST_METHOD]: 'POST', [ATTR_VIGIL_COMPONENT]: 'authentication', [ATTR_VIGIL_CRITICAL]: true });
+        });
+        await provider.forceFlush();
+      } finally {
+        await provider.shutdown();
+        spy.closeAllConnections();
+        await new Promise((resolve) => spy.close(resolve));
+      }
+      expect(sent[0]).to.include({ 'content-type': 'application/x-protobuf' });
+      expect(sent[0]!['content-encoding']).to.equal(compression === 'gzip' ? 'gzip' : undefined);
+      expect(answers[0]).to.deep.equal({ status: 200, type: 'application/x-protobuf' });
+      const signals = received[0]!; // the flush's export (shutdown exports again)
+      expect(signals.map((s) => `${s.kind} ${s.component} ${s.subject} ${s.failing}`).sort()).to.deep.equal(['import admin admin true', 'route authentication POST /api/v1/auth/login false']);
+      expect(signals.find((s) => s.kind === 'import')).to.deep.include({ service: 'proto-api', instance: 'pod-9', labels: { [ATTR_VIGIL_ROUTER]: 'admin', [ATTR_VIGIL_OUTCOME]: 'failed', [ATTR_ERROR_TYPE]: 'ERR_MODULE_NOT_FOUND' } });
+      expect(signals.find((s) => s.kind === 'route')!.labels[ATTR_VIGIL_CRITICAL]).to.equal('true');
+    });
+  }
+
+  it('answers a partial success in protobuf: an ExportMetricsServiceResponse with partial_success', async () => {
+    const res = await postRaw(url, PROTOBUF_TYPE, toProtobuf(exportRequest({ service: '' })));
+    expect(res.status).to.equal(200);
+    expect(res.type).to.equal('application/x-protobuf');
+    expect(responseOf(res.raw)).to.deep.equal({ partialSuccess: { rejectedDataPoints: '1', errorMessage: 'skipped data points of Vigil metrics: 1 without service.name in their resource' } });
+  });
+
+  it('answers {} as an empty ExportMetricsServiceResponse, gzip accepted, application/protobuf too', async () => {
+    const res = await postRaw(url, { 'content-type': 'application/protobuf', 'content-encoding': 'gzip' }, gzipSync(toProtobuf(exportRequest({ value: '0' }))));
+    expect(res.status).to.equal(200);
+    expect(res.raw.length).to.equal(0);
+    expect(received.flat()[0]).to.include({ kind: 'route', failing: true, service: 'marketedge-api' });
+  });
+
+  const refusals: Array<{ name: string; headers: Record<string, string>; body: Buffer; status: number; code: number; message: RegExp }> = [
+    { name: 'bytes that are no protobuf', headers: PROTOBUF_TYPE, body: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), status: 400, code: 3, message: /^malformed protobuf: not an OTLP ExportMetricsServiceRequest: index out of range/ },
+    { name: 'JSON sent as protobuf', headers: PROTOBUF_TYPE, body: Buffer.from(JSON.stringify(exportRequest())), status: 400, code: 3, message: /^malformed protobuf: / },
+    { name: 'a corrupt gzip body', headers: { ...PROTOBUF_TYPE, 'content-encoding': 'gzip' }, body: Buffer.from('not gzip'), status: 400, code: 3, message: /^the gzip body could not be decompressed/ },
+    { name: 'a gzip bomb', headers: { ...PROTOBUF_TYPE, 'content-encoding': 'gzip' }, body: gzipSync(Buffer.alloc(10 * 1024 * 1024)), status: 413, code: 8, message: /^the decompressed request body is larger than the limit of 65536 bytes/ },
+    { name: 'an unsupported Content-Encoding', headers: { ...PROTOBUF_TYPE, 'content-encoding': 'br' }, body: toProtobuf(exportRequest()), status: 415, code: 12, message: /Content-Encoding "br"/ },
+  ];
+  for (const c of refusals) {
+    it(`${c.name} → ${c.status} with a google.rpc.Status in protobuf`, async () => {
+      const res = await postRaw(url, c.headers, c.body);
+      expect(res.status).to.equal(c.status);
+      expect(res.type).to.equal('application/x-protobuf');
+      const status = statusOf(res.raw);
+      expect(status.code).to.equal(c.code);
+      expect(status.message).to.match(c.message);
+    });
+  }
+
+  it('an unsupported Content-Type → 415 in JSON (there is no encoding of the request to answer in)', async () => {
+    const res = await postRaw(url, { 'content-type': 'application/grpc' }, toProtobuf(exportRequest()));
+    expect(res.status).to.equal(415);
+    expect(JSON.parse(res.raw.toString())).to.deep.equal({
+      code: 12,
+      message: 'expected Content-Type: application/x-protobuf (OTLP/HTTP protobuf) or application/json (OTLP/HTTP JSON), got "application/grpc"',
+    });
+  });
+});
+
+describe('sources/otlp: a sender whose batches keep being refused', () => {
+  let served: Served;
+  let url: string;
+  const received: Signal[] = [];
+
+  before(async () => {
+    served = await serve(createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp', rejectedAfter: 2 }), env: {}, onSignals: (s) => received.push(...s) }));
+    url = served.url;
+  });
+  after(() => served.close());
+  beforeEach(() => {
+    received.length = 0;
+  });
+  const rejectedOnes = () => received.filter((s) => s.kind === 'rejected').map((s) => ({ service: s.service, failing: s.failing, labels: s.labels }));
+
+  it('garbage from an address: nothing after one refusal, a failing signal from the second (every further one), cleared by its next accepted batch', async () => {
+    await postRaw(url, PROTOBUF_TYPE, Buffer.from([0xff]));
+    expect(rejectedOnes()).to.deep.equal([]);
+    await postRaw(url, PROTOBUF_TYPE, Buffer.from([0xff]));
+    await postRaw(url, JSON_TYPE, '{not json');
+    expect(rejectedOnes()).to.deep.equal([
+      { service: 'unknown sender 127.0.0.1', failing: true, labels: { 'http.response.status_code': '400', 'error.type': 'undecodable_body', 'client.address': '127.0.0.1' } },
+      { service: 'unknown sender 127.0.0.1', failing: true, labels: { 'http.response.status_code': '400', 'error.type': 'undecodable_body', 'client.address': '127.0.0.1' } },
+    ]);
+    received.length = 0;
+    expect((await postRaw(url, PROTOBUF_TYPE, toProtobuf(exportRequest()))).status).to.equal(200);
+    expect(rejectedOnes()).to.deep.equal([{ service: 'unknown sender 127.0.0.1', failing: false, labels: { 'client.address': '127.0.0.1' } }]);
+  });
+
+  it('a body read far enough to name its service counts against that service (bounded), and its accepted batch clears it', async () => {
+    const wrong = exportRequest({ service: `shop-api\n${'x'.repeat(500)}` }) as any;
+    wrong.resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0].asDouble = 'one';
+    await postRaw(url, JSON_TYPE, JSON.stringify(wrong));
+    await postRaw(url, PROTOBUF_TYPE, Buffer.from(JSON.stringify(wrong)).subarray(0, 0)); // empty protobuf: accepted, clears nothing of shop-api
+    await postRaw(url, JSON_TYPE, JSON.stringify(wrong));
+    const [first] = rejectedOnes();
+    expect(first).to.deep.include({ failing: true, labels: { 'http.response.status_code': '400', 'error.type': 'invalid_request', 'client.address': '127.0.0.1' } });
+    expect(first!.service).to.equal(`shop-api ${'x'.repeat(119)}`);
+    received.length = 0;
+    await postRaw(url, JSON_TYPE, JSON.stringify(exportRequest({ service: first!.service })));
+    expect(rejectedOnes()).to.deep.equal([{ service: first!.service, failing: false, labels: { 'client.address': '127.0.0.1' } }]);
   });
 });

@@ -8,6 +8,7 @@
  * underscore and a histogram in seconds gains `_seconds` (see `promName`).
  */
 import {
+  ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -17,6 +18,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 
 export {
+  ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -62,6 +64,15 @@ export const OUTCOME_SKIPPED = 'skipped' as const;
 /** Values of `vigil.policy`: the manifest writes `fail-fast`; telemetry uses `fail_fast`. */
 export const POLICY_VALUE = { 'fail-fast': 'fail_fast', degrade: 'degrade' } as const;
 
+/** Values of `error.type` on the evaluator's `rejected` signal and `vigil.otlp.rejected`: why its OTLP receiver refused a batch. */
+export const REJECT_REASON = {
+  unsupportedMediaType: 'unsupported_media_type',
+  unauthorized: 'unauthorized',
+  tooLarge: 'body_too_large',
+  undecodable: 'undecodable_body',
+  invalid: 'invalid_request',
+} as const;
+
 
 // ── Metrics ─────────────────────────────────────────────────────────────────
 export const METRIC_ROUTER_IMPORT = 'vigil.router.import' as const;
@@ -88,6 +99,8 @@ export const METRIC_NOTIFICATIONS_FAILED = 'vigil.notifications.failed' as const
 export const METRIC_EVALUATION_DURATION = 'vigil.evaluation.duration' as const;
 /** 1 while an evaluator runs: Prometheus pages on its absence (the evaluator-down rule). */
 export const METRIC_EVALUATOR_UP = 'vigil.evaluator.up' as const;
+/** Batches the evaluator's OTLP receiver refused, per `error.type` ({@link REJECT_REASON}). */
+export const METRIC_OTLP_REJECTED = 'vigil.otlp.rejected' as const;
 
 // ── Spans ───────────────────────────────────────────────────────────────────
 export const SPAN_STARTUP = 'vigil.startup' as const;

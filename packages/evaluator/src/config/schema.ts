@@ -38,6 +38,8 @@ export const OtlpSource = z.strictObject({
   maxBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
   /** When set, ingest requires `Authorization: Bearer <value of this variable>`. */
   tokenEnv: EnvName.optional(),
+  /** Refused batches in a row from one sender before it gets a failing `rejected` signal ("telemetry rejected from <service>"). */
+  rejectedAfter: z.number().int().min(1).default(3),
 });
 
 export const PrometheusSource = z.strictObject({
@@ -54,7 +56,7 @@ export const Source = z.discriminatedUnion('type', [OtlpSource, PrometheusSource
 export type Source = z.output<typeof Source>;
 
 // ── Impact rules ─────────────────────────────────────────────────────────────
-export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent'] as const;
+export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'rejected'] as const;
 
 export const Match = z.strictObject({
   /** Service names (`service.name`); any when omitted. */

@@ -78,7 +78,9 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
     ...(a.environment ? { environment: a.environment } : {}),
   };
   const what = [...new Set(signals.map((s) => `${s.kind} ${s.subject}`))];
-  const summary = (impact.summary ?? '{service}: {component} is failing ({signals})')
+  // With no summary of the rule's own, a group of nothing but refused telemetry says so.
+  const fallback = signals.every((s) => s.kind === 'rejected') ? 'telemetry rejected from {service}: the evaluator refuses its batches' : '{service}: {component} is failing ({signals})';
+  const summary = (impact.summary ?? fallback)
     .replaceAll('{service}', a.service)
     .replaceAll('{component}', a.component || 'the service')
     .replaceAll('{signals}', what.slice(0, 5).join('; ') + (what.length > 5 ? `; and ${what.length - 5} more` : ''));

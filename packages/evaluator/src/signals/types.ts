@@ -15,9 +15,10 @@ export type SignalKind =
   | 'error_rate' // vigil.health.level of the error-rate check
   | 'process' // vigil.health.level of a process check (event loop, memory, cpu)
   | 'integration' // vigil.health.level of an integration check
-  | 'silent'; // no telemetry from the service for longer than the configured window
+  | 'silent' // no telemetry from the service for longer than the configured window
+  | 'rejected'; // the OTLP receiver keeps refusing the service's batches (sources/senders.ts)
 
-export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent'];
+export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'rejected'];
 
 export interface Signal {
   kind: SignalKind;
@@ -27,7 +28,7 @@ export interface Signal {
   instance: string;
   /** `deployment.environment.name`, when set. */
   environment?: string;
-  /** `vigil.component`; empty for signals of no component (process, silent, startup). */
+  /** `vigil.component`; empty for signals of no component (process, silent, rejected, startup). */
   component: string;
   /** What exactly: the router name, `POST /api/v1/auth/login`, the check id, the dependency name. */
   subject: string;

@@ -1,22 +1,36 @@
 /**
  * The evaluator's own OTLP/HTTP metrics receiver: a plain node:http handler
- * that accepts `ExportMetricsServiceRequest` as JSON (what
- * `@opentelemetry/exporter-metrics-otlp-http` sends, i.e. the SDK with
- * `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json`), optionally gzipped, and
- * turns gauge and sum data points into signals.
+ * that accepts `ExportMetricsServiceRequest` in protobuf
+ * (`application/x-protobuf`, what OpenTelemetry's proto exporters and most
+ * other languages' SDKs send by default) and in JSON (`application/json`),
+ * gzipped or not, and turns gauge and sum data points into signals.
  *
- * Protobuf is refused with 415: there is no maintained OTLP protobuf decoder
- * on npm (`@opentelemetry/otlp-transformer` only encodes). Bad input of any
- * kind gets a 4xx with the reason and never takes the receiver down.
+ * Both encodings become one shape (proto3 JSON) checked by one schema, and are
+ * answered in their own encoding as the OTLP spec says: `ExportMetricsServiceResponse`
+ * (with `partial_success` when points were skipped), or a `google.rpc.Status`
+ * with a 4xx/5xx. Bad input of any kind gets a 4xx with the reason and never
+ * takes the receiver down; a sender whose batches keep being refused gets a
+ * `rejected` signal (see {@link SenderTracker}).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_VIGIL_COMPONENT, METRIC_PROBE_DURATION } from '@vigil/sdk/semconv';
+import {
+  ATTR_DEPLOYMENT_ENVIRONMENT_NAME,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVICE_INSTANCE_ID,
+  ATTR_SERVICE_NAME,
+  ATTR_VIGIL_COMPONENT,
+  METRIC_PROBE_DURATION,
+  REJECT_REASON,
+} from '@vigil/sdk/semconv';
 import { tokenMatches } from '@vigil/sdk';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
 import { isSignalMetric, toSignal } from './mapping.js';
+import { otlpProtobuf } from './otlp-protobuf.js';
+import { MAX_SERVICES_PER_BATCH, SenderTracker, type RejectReason } from './senders.js';
 
 export interface OtlpReceiverOptions {
   config: z.output<typeof OtlpSource>;
@@ -37,6 +51,10 @@ export interface OtlpReceiverStats {
   points: number;
   /** When the last request was accepted. */
   lastReceivedAt?: number;
+  /** Refused batches that count against their sender, by reason (`error.type`). */
+  rejectedBy: Partial<Record<RejectReason, number>>;
+  /** Senders with refused batches not yet followed by an accepted one. */
+  senders?: number;
 }
 
 export interface ProbeLatencyPoint {
@@ -52,12 +70,13 @@ export interface ProbeLatencyPoint {
 export interface OtlpReceiver {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   stats(): OtlpReceiverStats;
+  /** Failing `rejected` signals restored from the state file: the sender's next accepted batch clears them. */
+  restoreRejected(signals: Signal[]): void;
 }
 
-export const PROTOBUF_REFUSAL =
-  'OTLP/HTTP protobuf is not accepted here: send OTLP/HTTP JSON: set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json (Content-Type: application/json)';
-
-const PROTOBUF_TYPES = new Set(['application/x-protobuf', 'application/protobuf']);
+/** The two encodings of OTLP/HTTP, by media type. */
+const ENCODINGS: Record<string, Encoding> = { 'application/x-protobuf': 'protobuf', 'application/protobuf': 'protobuf', 'application/json': 'json' };
+type Encoding = 'protobuf' | 'json';
 const GZIP = new Set(['gzip', 'x-gzip']);
 
 // ── The request's shape: lenient about unknown fields, strict about the types of those read ──
@@ -94,7 +113,8 @@ const AnyValue = z.looseObject({
   intValue: Int64.optional(),
   doubleValue: Double.optional(),
 });
-const Attributes = items(z.looseObject({ key: z.string(), value: AnyValue.optional() })).optional();
+// proto3 leaves a field at its default off the wire, and its JSON may too: a missing key or name is "".
+const Attributes = items(z.looseObject({ key: z.string().default(''), value: AnyValue.optional() })).optional();
 const NumberDataPoint = z.looseObject({
   attributes: Attributes,
   timeUnixNano: UInt64.optional(),
@@ -105,7 +125,7 @@ const NumberDataPoint = z.looseObject({
 const NumberData = z.looseObject({ dataPoints: items(NumberDataPoint).optional() });
 const HistogramDataPoint = z.looseObject({ attributes: Attributes, timeUnixNano: UInt64.optional(), count: UInt64.optional(), sum: Double.optional() });
 const Metric = z.looseObject({
-  name: z.string(),
+  name: z.string().default(''),
   gauge: NumberData.optional(),
   sum: NumberData.optional(),
   histogram: z.looseObject({ dataPoints: items(HistogramDataPoint).optional() }).optional(),
@@ -215,20 +235,80 @@ function readBody(req: IncomingMessage, gzip: boolean, limit: number): Promise<B
 }
 
 // ── The receiver ──────────────────────────────────────────────────────────
+
+/** The gRPC code of the `google.rpc.Status` an error answers with, by HTTP status. */
+const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 405: 12, 413: 8, 415: 12, 500: 13 };
+
+/** `service.name` of the first resources of a refused body that was read that far (bounded, untrusted: a label only). */
+function servicesOf(body: unknown): string[] {
+  const list = (body as { resourceMetrics?: unknown } | null)?.resourceMetrics;
+  if (!Array.isArray(list)) return [];
+  const out: string[] = [];
+  for (const rm of list.slice(0, MAX_SERVICES_PER_BATCH)) {
+    const attributes = (rm as { resource?: { attributes?: unknown } } | null)?.resource?.attributes;
+    if (!Array.isArray(attributes)) continue;
+    const name = attributes.find((a) => (a as { key?: unknown } | null)?.key === ATTR_SERVICE_NAME)?.value?.stringValue;
+    if (typeof name === 'string') out.push(name);
+  }
+  return out;
+}
+
+/** Why a refusal happened, for the `rejected` signal; undefined when it is no fault of the sender's batch. */
+function reasonOf(status: number, decoded: boolean): RejectReason | undefined {
+  if (status === 415) return REJECT_REASON.unsupportedMediaType;
+  if (status === 401) return REJECT_REASON.unauthorized;
+  if (status === 413) return REJECT_REASON.tooLarge;
+  if (status === 400) return decoded ? REJECT_REASON.invalid : REJECT_REASON.undecodable;
+  return undefined; // 405 (not an export), 500 (the evaluator's fault)
+}
+
 export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
   const { config, env, onSignals, onProbeLatency } = opts;
   const now = opts.now ?? Date.now;
-  const counters: OtlpReceiverStats = { requests: 0, rejected: 0, points: 0 };
+  const counters: OtlpReceiverStats = { requests: 0, rejected: 0, points: 0, rejectedBy: {} };
+  const senders = new SenderTracker(config.rejectedAfter, (signals, at) => {
+    try {
+      onSignals(signals, at);
+    } catch {
+      // the store refused: the next refusal or acceptance says it again
+    }
+  });
 
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const write = (res: ServerResponse, status: number, type: string, body: Uint8Array | string, headers: Record<string, string>) => {
     if (res.headersSent || res.writableEnded || res.destroyed) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-    res.end(text);
+    res.writeHead(status, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.end(body);
   };
-  const reject = (res: ServerResponse, status: number, error: string, headers: Record<string, string> = {}) => {
+  /** 200 with an `ExportMetricsServiceResponse` in the request's encoding. */
+  const accept = (res: ServerResponse, encoding: Encoding, partialSuccess?: { rejectedDataPoints: string; errorMessage: string }) => {
+    if (encoding === 'protobuf') return write(res, 200, 'application/x-protobuf', otlpProtobuf().encodeResponse(partialSuccess), {});
+    write(res, 200, 'application/json', JSON.stringify(partialSuccess ? { partialSuccess } : {}), {});
+  };
+  /**
+   * An error status with a `google.rpc.Status` in the request's encoding (JSON when it has none we speak).
+   * `from` says who sent it, when the refusal counts against the sender.
+   */
+  const reject = (
+    res: ServerResponse,
+    encoding: Encoding | undefined,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+    from?: { req: IncomingMessage; services?: string[]; decoded?: boolean },
+  ) => {
     counters.rejected++;
-    send(res, status, { error }, headers);
+    const reason = reasonOf(status, from?.decoded ?? false);
+    if (reason) counters.rejectedBy[reason] = (counters.rejectedBy[reason] ?? 0) + 1;
+    if (from && reason) senders.rejected(from.services ?? [], peerOf(from.req), { status, reason }, now());
+    const code = GRPC_CODE[status] ?? 2;
+    if (encoding === 'protobuf') {
+      try {
+        return write(res, status, 'application/x-protobuf', otlpProtobuf().encodeStatus(code, message), headers);
+      } catch {
+        // fall through to JSON: an answer in the other encoding beats none
+      }
+    }
+    write(res, status, 'application/json', JSON.stringify({ code, message }), headers);
   };
 
   /** Undefined when allowed, else the reason for a 401. */
@@ -241,9 +321,10 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
     return tokenMatches(bearer, expected) ? undefined : 'the bearer token is not valid';
   };
 
-  const ingest = (res: ServerResponse, request: ExportRequest, receivedAt: number) => {
+  const ingest = (req: IncomingMessage, res: ServerResponse, encoding: Encoding, request: ExportRequest, receivedAt: number) => {
     const signals: Signal[] = [];
     const latencies: ProbeLatencyPoint[] = [];
+    const services = new Set<string>();
     let points = 0;
     const skipped = { noService: 0, noValue: 0 };
     // timeUnixNano is wall-clock time: ahead of both the receiver's clock and the wall clock is ahead.
@@ -252,6 +333,7 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
     for (const rm of request.resourceMetrics ?? []) {
       const resource = flatten(rm.resource?.attributes);
       const service = resource[ATTR_SERVICE_NAME];
+      if (service) services.add(service);
       const environment = resource[ATTR_DEPLOYMENT_ENVIRONMENT_NAME];
       const from = service ? { service, instance: resource[ATTR_SERVICE_INSTANCE_ID] ?? '', ...(environment ? { environment } : {}) } : undefined;
       for (const sm of rm.scopeMetrics ?? []) {
@@ -301,13 +383,14 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
       try {
         onSignals(signals, receivedAt);
       } catch (err) {
-        return reject(res, 500, `the signals could not be stored: ${err instanceof Error ? err.message : String(err)}`);
+        return reject(res, encoding, 500, `the signals could not be stored: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    senders.accepted([...services], peerOf(req), receivedAt);
     counters.points += points;
     counters.lastReceivedAt = receivedAt;
     const rejected = skipped.noService + skipped.noValue;
-    if (rejected === 0 && ahead === 0) return send(res, 200, {});
+    if (rejected === 0 && ahead === 0) return accept(res, encoding);
     const reasons = [
       skipped.noService ? `${skipped.noService} without ${ATTR_SERVICE_NAME} in their resource` : '',
       skipped.noValue ? `${skipped.noValue} without a finite asDouble or asInt` : '',
@@ -317,51 +400,74 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
       rejected ? `skipped data points of Vigil metrics: ${reasons.join(', ')}` : '',
       ahead ? `data points stamped more than ${MAX_AHEAD_MS / 1000} s ahead of the evaluator's clock: ${ahead} (the time they were received was used)` : '',
     ].filter(Boolean);
-    send(res, 200, { partialSuccess: { rejectedDataPoints: String(rejected), errorMessage: messages.join('; ') } });
+    accept(res, encoding, { rejectedDataPoints: String(rejected), errorMessage: messages.join('; ') });
+  };
+
+  /** The body as one shape (proto3 JSON), or the reason it is not one. */
+  const decode = (encoding: Encoding, body: Buffer): { ok: true; value: unknown } | { ok: false; error: string } => {
+    try {
+      if (encoding === 'protobuf') return { ok: true, value: otlpProtobuf().decodeRequest(body) };
+      return { ok: true, value: JSON.parse(body.toString('utf8')) };
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return { ok: false, error: encoding === 'protobuf' ? `malformed protobuf: not an OTLP ExportMetricsServiceRequest: ${why}` : `malformed JSON: ${why}` };
+    }
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     counters.requests++;
+    const type = mediaType(req.headers['content-type']);
+    const encoding = ENCODINGS[type];
     try {
-      if (req.method !== 'POST') return reject(res, 405, `the OTLP receiver answers POST only, not ${req.method}`, { allow: 'POST' });
+      if (req.method !== 'POST') return reject(res, encoding, 405, `the OTLP receiver answers POST only, not ${req.method}`, { allow: 'POST' });
       const denied = unauthorized(req);
-      if (denied) return reject(res, 401, denied, { 'www-authenticate': 'Bearer' });
-      const type = mediaType(req.headers['content-type']);
-      if (PROTOBUF_TYPES.has(type)) return reject(res, 415, PROTOBUF_REFUSAL);
-      if (type !== 'application/json') {
-        return reject(res, 415, `expected Content-Type: application/json (OTLP/HTTP JSON), got ${type ? JSON.stringify(type) : 'none'}`);
+      if (denied) return reject(res, encoding, 401, denied, { 'www-authenticate': 'Bearer' }, { req });
+      if (!encoding) {
+        return reject(
+          res,
+          undefined,
+          415,
+          `expected Content-Type: application/x-protobuf (OTLP/HTTP protobuf) or application/json (OTLP/HTTP JSON), got ${type ? JSON.stringify(type) : 'none'}`,
+          {},
+          { req },
+        );
       }
-      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-      const gzip = GZIP.has(encoding);
-      if (!gzip && encoding !== 'identity') return reject(res, 415, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send gzip or none`);
+      const contentEncoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const gzip = GZIP.has(contentEncoding);
+      if (!gzip && contentEncoding !== 'identity') return reject(res, encoding, 415, `unsupported Content-Encoding ${JSON.stringify(contentEncoding)}: send gzip or none`, {}, { req });
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > config.maxBodyBytes) {
-        return reject(res, 413, `the request body (${declared} bytes) is larger than the limit of ${config.maxBodyBytes} bytes (maxBodyBytes)`, { connection: 'close' });
+        return reject(res, encoding, 413, `the request body (${declared} bytes) is larger than the limit of ${config.maxBodyBytes} bytes (maxBodyBytes)`, { connection: 'close' }, { req });
       }
       readBody(req, gzip, config.maxBodyBytes)
         .then((body) => {
           if (!body.ok) {
             if (body.status === 0) counters.rejected++; // the client went away: nobody to answer
             // Whatever is left of the body stays unread: the connection closes after the answer.
-            else reject(res, body.status, body.error, req.complete ? {} : { connection: 'close' });
+            else reject(res, encoding, body.status, body.error, req.complete ? {} : { connection: 'close' }, { req });
             return;
           }
           const receivedAt = now();
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(body.body.toString('utf8'));
-          } catch (err) {
-            return reject(res, 400, `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+          const parsed = decode(encoding, body.body);
+          if (!parsed.ok) return reject(res, encoding, 400, parsed.error, {}, { req });
+          const shape = ExportMetricsServiceRequest.safeParse(parsed.value);
+          if (!shape.success) {
+            const what = encoding === 'protobuf' ? 'protobuf' : 'JSON';
+            return reject(res, encoding, 400, `expected an OTLP ExportMetricsServiceRequest in ${what}: ${formatIssues(shape.error)}`, {}, { req, services: servicesOf(parsed.value), decoded: true });
           }
-          const shape = ExportMetricsServiceRequest.safeParse(parsed);
-          if (!shape.success) return reject(res, 400, `expected an OTLP ExportMetricsServiceRequest in JSON: ${formatIssues(shape.error)}`);
-          ingest(res, shape.data, receivedAt);
+          ingest(req, res, encoding, shape.data, receivedAt);
         })
-        .catch((err: unknown) => reject(res, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`));
+        .catch((err: unknown) => reject(res, encoding, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`));
     } catch (err) {
-      reject(res, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      reject(res, encoding, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 
-  return { handler, stats: () => ({ ...counters }) };
+  return { handler, stats: () => ({ ...counters, rejectedBy: { ...counters.rejectedBy }, senders: senders.size() }), restoreRejected: (signals) => senders.restore(signals) };
+}
+
+/** The peer's address (`::ffff:` taken off an IPv4 one): the sender's name when its body names none. */
+function peerOf(req: IncomingMessage): string {
+  const address = req.socket?.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

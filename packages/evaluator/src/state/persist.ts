@@ -93,6 +93,7 @@ const StateFileJson = z.strictObject({
         instances: z.array(z.strictObject({ instance: z.string(), lastSeen: Time, environment: z.string().optional(), signals: z.array(SignalJson) })),
       }),
     ),
+    rejected: z.array(SignalJson).optional(),
   }),
   outbox: z.record(z.string(), z.array(NotificationJson)),
   history: z.array(z.strictObject({ at: Iso, status: z.enum(['firing', 'resolved']), id: z.string(), labels: Labels, summary: z.string() })),

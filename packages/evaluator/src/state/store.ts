@@ -11,6 +11,10 @@
  * last value of the most recently seen instance that has it stands. So a
  * process that exported "refused to start" and exited keeps its evidence until
  * another instance reports that key healthy, or `retain` passes.
+ *
+ * `rejected` signals (the OTLP receiver refusing a sender's batches) are held
+ * per service apart from the instances: a refused batch is no heartbeat, and a
+ * sender known only by its address is no service that could fall silent.
  */
 import { signalKey, type Signal } from '../signals/types.js';
 
@@ -51,6 +55,8 @@ interface InstanceState {
 /** The store as data, for the state file ({@link SignalStore.snapshot}). */
 export interface StoreSnapshot {
   services: Array<{ service: string; instances: Array<{ instance: string; lastSeen: number; environment?: string; signals: Signal[] }> }>;
+  /** Failing `rejected` signals, one per sender. */
+  rejected?: Signal[];
 }
 
 /** The subject of the synthetic signal of a silent service. */
@@ -59,6 +65,8 @@ export const SILENT_SUBJECT = 'telemetry';
 export class SignalStore {
   /** service → instance → state. */
   private readonly byService = new Map<string, Map<string, InstanceState>>();
+  /** sender (service) → its failing `rejected` signal. */
+  private readonly rejected = new Map<string, Signal>();
   private changes = 0;
 
   constructor(
@@ -83,11 +91,13 @@ export class SignalStore {
           signals: [...st.signals.values()],
         })),
       })),
+      rejected: [...this.rejected.values()],
     };
   }
 
   /** Puts a snapshot's instances back (each keeps its `lastSeen`); a newer state already held wins. */
   restore(snapshot: StoreSnapshot): void {
+    for (const s of snapshot.rejected ?? []) if (s.kind === 'rejected' && s.failing && !this.rejected.has(s.service)) this.rejected.set(s.service, s);
     for (const { service, instances } of snapshot.services) {
       for (const { instance, lastSeen, environment, signals } of instances) {
         let byInstance = this.byService.get(service);
@@ -112,6 +122,11 @@ export class SignalStore {
     if (signals.length) this.changes++;
     for (const s of signals) {
       if (s.kind === 'silent') continue; // the store's own conclusion, never an input
+      if (s.kind === 'rejected') {
+        if (s.failing) this.rejected.set(s.service, s);
+        else this.rejected.delete(s.service);
+        continue;
+      }
       let instances = this.byService.get(s.service);
       if (!instances) this.byService.set(s.service, (instances = new Map()));
       let inst = instances.get(s.instance);
@@ -146,6 +161,7 @@ export class SignalStore {
         });
       }
     }
+    out.push(...this.rejected.values());
     return out;
   }
 
@@ -158,7 +174,8 @@ export class SignalStore {
       if (!newest) continue;
       const components: Record<string, Signal[]> = {};
       const current = [...this.resolve(instances, now).values()].sort((a, b) => signalKey(a).localeCompare(signalKey(b)));
-      for (const s of current) (components[s.component] ??= []).push(s);
+      const rejected = this.rejected.get(service);
+      for (const s of rejected ? [...current, rejected] : current) (components[s.component] ??= []).push(s);
       out.push({
         service,
         ...(newest[1].environment ? { environment: newest[1].environment } : {}),
@@ -208,6 +225,13 @@ export class SignalStore {
         }
       }
       if (instances.size === 0) this.byService.delete(service);
+    }
+    // A refused sender heartbeats with every refused batch: one quiet for `retain` is forgotten.
+    for (const [service, s] of this.rejected) {
+      if (now - s.observedAt > this.options.retain) {
+        this.rejected.delete(service);
+        this.changes++;
+      }
     }
   }
 }
