@@ -270,8 +270,9 @@ function walk(stack: LayerInternal[], w: Walk, at: Where, depth: number): boolea
         if (w.method === 'OPTIONS') optionsFrom.push({ layer: info, kind });
         continue;
       }
-      // A wildcard route whose handlers all take `next` (app.all('*', requireAuth)) passes the request on.
-      if (kind === 'catch-all' && passesOn(route, w.method)) continue;
+      // An all() route whose handlers all take `next` is a gate or a preloader (app.all('*', requireAuth),
+      // app.all('/user/:id/:op?', load)): it passes the request on. A route of one method answers.
+      if (isAll(route) && passesOn(route, w.method)) continue;
       w.out.push({ layer: info, kind });
       if (kind === 'own') return true;
       continue;
@@ -357,6 +358,12 @@ function lastHandler(route: RouteInternal, method: string): string {
   return last?.name && last.name !== '<anonymous>' ? last.name : h?.name || '<anonymous>';
 }
 
+/** `router.all()` sets `_all`; `app.all()` registers the route once per HTTP method. */
+function isAll(route: RouteInternal): boolean {
+  const m = route.methods;
+  return Boolean(m._all || (m.get && m.post && m.put && m.delete && m.patch && m.options && m.head));
+}
+
 function passesOn(route: RouteInternal, method: string): boolean {
   const handlers = routeHandlers(route, method);
   return handlers.length > 0 && handlers.every((l) => {
@@ -368,9 +375,9 @@ function passesOn(route: RouteInternal, method: string): boolean {
 /** The method the route answers this request with: its own, `GET` for a HEAD, `ALL` for `all()`. */
 function routeMethod(route: RouteInternal, method: string): string {
   const m = method.toLowerCase();
+  if (isAll(route)) return 'ALL';
   if (route.methods[m]) return method;
   if (m === 'head' && route.methods.get) return 'GET';
-  if (route.methods._all) return 'ALL';
   return Object.keys(route.methods).filter((k) => route.methods[k]).map((k) => k.toUpperCase()).join(',');
 }
 
