@@ -10,7 +10,6 @@
  */
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
-import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import express5 from 'express';
 // @ts-expect-error express4 is an npm alias of express@4 with no types of its own
@@ -18,7 +17,7 @@ import express4Untyped from 'express4';
 import { vigil, type VigilGuard } from '../src/index.js';
 import { probePath } from '../src/monitor/checks/endpoint.js';
 import type { EndpointResult } from '../src/startup/report.js';
-import { close, listen } from './helpers/servers.js';
+import { close } from './helpers/servers.js';
 
 type AnyExpress = typeof express5;
 type Row = [method: string, route: string, verdict: string, params?: Record<string, string>];
@@ -114,4 +113,47 @@ describe('route truth: the table', () => {
   });
 });
 
-void pathToFileURL;
+
+describe('route truth: the live route report', () => {
+  for (const [major, express] of MAJORS) {
+    for (const [flavour, load] of Object.entries(FLAVOURS)) {
+      it(`on Express ${major} (${flavour}), a router whose routes come late is mounted, warns, and counts once they appear; a route gone at run time fails`, async () => {
+        const fx: Fixture = { name: 'late', routers: [{ name: 'late', module: 'routers/late', mount: '/shop' }], build: () => undefined, rows: [['GET', '/shop/catalogue', 'registered']] };
+        const guard = await guardFor(fx, express, load);
+        const app = express();
+        const [late] = await guard.mountRouters(app as never);
+        const server = await new Promise<Server>((resolve) => {
+          const s = app.listen(0, '127.0.0.1', () => resolve(s));
+        });
+        const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/shop/catalogue`;
+        try {
+          const report = await guard.validate(app as never, { throwOnFailure: false, monitor: false });
+          const c = report.components[0]!;
+          expect(late!.outcome).to.equal('no_routes');
+          expect(c.status).to.equal('warn');
+          expect(c.warnings.join()).to.contain('router late has no routes yet');
+          expect(c.endpoints[0]!.verdict).to.equal('missing');
+          expect((await fetch(url)).status).to.equal(404);
+
+          (late!.handle as { ready: () => void }).ready(); // the async set-up finishes
+          const now = guard.refreshInventory()!;
+          expect((await fetch(url)).headers.get('x-answered-by')).to.equal('lateCatalogue'); // mounted all along
+          expect(now.components[0]!.endpoints[0]).to.deep.include({ verdict: 'registered', registered: true });
+          expect(now.components[0]!.status).to.equal('pass');
+          expect(now.components[0]!.routers[0]!.outcome).to.equal('success');
+          expect(now.missingEndpoints).to.deep.equal([]);
+          expect(guard.report).to.equal(now); // the health bodies and the gauges read this one
+
+          ((late!.handle as { stack: unknown[] }).stack).length = 0; // the route disappears at run time
+          const gone = guard.refreshInventory()!;
+          expect((await fetch(url)).status).to.equal(404);
+          expect(gone.components[0]!.endpoints[0]!.verdict).to.equal('missing');
+          expect(gone.missingEndpoints).to.deep.equal(['GET /shop/catalogue']);
+        } finally {
+          await guard.shutdown();
+          await close(server);
+        }
+      });
+    }
+  }
+});
