@@ -31,8 +31,8 @@ import {
   SPAN_STARTUP,
 } from './semconv.js';
 import { runDependencyChecks } from './startup/dependencies.js';
-import { describeLayer, listRoutes, resolveRoute } from './startup/inventory.js';
-import { decide, formatReport, type EndpointResult, type StartupReport } from './startup/report.js';
+import { describeLayer, listRoutes } from './startup/inventory.js';
+import { decide, formatReport, resolveEndpoint, type EndpointResult, type StartupReport } from './startup/report.js';
 import { importRouters, mountLoaded, recount, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
 import { Monitor } from './monitor/monitor.js';
 import { createRequestTracker, type RequestTracker } from './monitor/requests.js';
@@ -294,10 +294,7 @@ export class VigilGuard {
     for (const r of this.routerResults ?? []) recount(r);
     const routes = listRoutes(app);
     const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
-      spec.endpoints.map((e) => {
-        const r = resolveRoute(app, e.method, e.route, e.probe.params);
-        return { component, method: e.method, route: e.route, registered: r.verdict === 'registered', verdict: r.verdict, ...(r.answeredBy ? { answeredBy: r.answeredBy } : {}), ...(r.reason ? { reason: r.reason } : {}) };
-      }),
+      spec.endpoints.map((e) => resolveEndpoint(app, component, e)),
     );
     return { routes, endpoints };
   }

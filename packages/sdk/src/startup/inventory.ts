@@ -318,27 +318,24 @@ function origin(at: Where): { router?: string; source?: string } {
 /** `catch-all` when the route also matches deeper paths; `param` when a static segment of the path can be anything. */
 function routeKind(layer: LayerInternal, w: Walk, at: Where): Kind {
   if (matchLayer(layer, at.path.replace(/\/$/, '') + DEEPER) !== undefined) return 'catch-all';
-  const parts = at.path.split('/');
-  for (let i = 1; i < parts.length; i++) {
-    if (parts[i] === '' || w.paramSegments.has(at.offset + i - 1)) continue;
-    const other = [...parts];
-    other[i] = NOWHERE;
-    if (matchLayer(layer, other.join('/')) !== undefined) return 'param';
-  }
-  return 'own';
+  return throughParam(layer, w, at, Infinity) ? 'param' : 'own';
 }
 
 /** `param` when a static segment of the path reached this mount only through a parameter of its mount path. */
 function mountKind(layer: LayerInternal, w: Walk, at: Where, matched: string): Kind {
-  const n = segmentCount(matched);
+  return throughParam(layer, w, at, segmentCount(matched)) ? 'param' : 'own';
+}
+
+/** True when one of the first `n` static segments of the path can be anything and the layer still matches. */
+function throughParam(layer: LayerInternal, w: Walk, at: Where, n: number): boolean {
   const parts = at.path.split('/');
   for (let i = 1; i <= n && i < parts.length; i++) {
     if (parts[i] === '' || w.paramSegments.has(at.offset + i - 1)) continue;
     const other = [...parts];
     other[i] = NOWHERE;
-    if (matchLayer(layer, other.join('/')) !== undefined) return 'param';
+    if (matchLayer(layer, other.join('/')) !== undefined) return true;
   }
-  return 'own';
+  return false;
 }
 
 function segmentCount(matched: string): number {

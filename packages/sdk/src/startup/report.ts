@@ -9,7 +9,7 @@
 import type { HttpMethod, Manifest, Policy } from '../manifest/schema.js';
 import { formatDuration } from '../util/duration.js';
 import type { CheckResult } from './dependencies.js';
-import { describeLayer, type AnsweringLayer, type Verdict } from './inventory.js';
+import { describeLayer, resolveRoute, type AnsweringLayer, type Verdict } from './inventory.js';
 import type { RouterResult } from './routers.js';
 
 /** `pass`: healthy. `warn`: a `degrade` component failed. `fail`: a `fail-fast` component failed. */
@@ -27,6 +27,20 @@ export interface EndpointResult {
   answeredBy?: AnsweringLayer;
   /** Why it is not registered, one line. */
   reason?: string;
+}
+
+/** A declared endpoint resolved on `app` (see `resolveRoute`). */
+export function resolveEndpoint(app: unknown, component: string, e: { method: HttpMethod; route: string; probe?: { params?: Record<string, string> } }): EndpointResult {
+  const r = resolveRoute(app, e.method, e.route, e.probe?.params);
+  return {
+    component,
+    method: e.method,
+    route: e.route,
+    registered: r.verdict === 'registered',
+    verdict: r.verdict,
+    ...(r.answeredBy ? { answeredBy: r.answeredBy } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+  };
 }
 
 /** `GET /x is not registered: only the catch-all … would answer`. */

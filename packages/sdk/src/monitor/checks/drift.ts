@@ -6,8 +6,8 @@
  * reported. With `inventory`, each run refreshes the guard's report, so the
  * health bodies and the gauges agree with the latest run.
  */
-import { listRoutes, resolveRoute, type RouteEntry } from '../../startup/inventory.js';
-import { endpointProblem, type EndpointResult, type StartupReport } from '../../startup/report.js';
+import { listRoutes, type RouteEntry } from '../../startup/inventory.js';
+import { endpointProblem, resolveEndpoint, type EndpointResult, type StartupReport } from '../../startup/report.js';
 import type { MonitorCheck } from '../types.js';
 
 export interface DriftCheckOptions {
@@ -22,20 +22,14 @@ export interface DriftCheckOptions {
   onNewRoutes?: (routes: RouteEntry[]) => void;
 }
 
-type Verdicts = Array<Pick<EndpointResult, 'method' | 'route' | 'registered' | 'verdict' | 'reason'>>;
+type Verdicts = EndpointResult[];
 
 export function driftCheck(o: DriftCheckOptions): MonitorCheck {
   let baseline: RouteEntry[] | undefined;
   let previous: RouteEntry[] | undefined;
   const verdicts = (app: unknown): Verdicts => {
     const fromReport = o.inventory?.()?.components.find((c) => c.name === o.component)?.endpoints;
-    return (
-      fromReport ??
-      o.endpoints.map((e) => {
-        const r = resolveRoute(app, e.method, e.route, e.probe?.params);
-        return { method: e.method as EndpointResult['method'], route: e.route, registered: r.verdict === 'registered', verdict: r.verdict, ...(r.reason ? { reason: r.reason } : {}) };
-      })
-    );
+    return fromReport ?? o.endpoints.map((e) => resolveEndpoint(app, o.component, { ...e, method: e.method as EndpointResult['method'] }));
   };
   return {
     id: `drift:${o.component}`,
