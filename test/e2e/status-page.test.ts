@@ -79,6 +79,8 @@ describe('e2e: the evaluator status page in Chromium', function () {
     const missing = endpoints.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '/api/v1/user-management', exact: true }) });
     const missingCells = await missing.getByRole('cell').allInnerTexts();
     expect(missingCells.slice(0, 3)).to.deep.equal(['GET', 'user_management', 'NO']);
+    // Its probe has not failed three times yet, or has: UNKNOWN or FAIL, never PASS.
+    expect(missingCells[3]).to.be.oneOf(['UNKNOWN', 'FAIL']);
 
     const alerts = page.getByRole('table', { name: 'Active alerts' });
     const alert = alerts.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'user_management', exact: true }) });

@@ -116,7 +116,7 @@ describe('state file', function () {
         },
         { key: 'api|', service: 'api', component: '', assessment: { rule: 'default', impact: { level: 'medium', priority: 'P2' }, signals: [] }, state: 'pending', since: T0, escalationLevel: 0 },
       ],
-      signals: { services: [{ service: 'api', instances: [{ instance: 'i-1', lastSeen: T0, environment: 'prod', signals: [signal()] }] }] },
+      signals: { services: [{ service: 'api', instances: [{ instance: 'i-1', lastSeen: T0, environment: 'prod', signals: [signal(), signal({ kind: 'probe', subject: 'GET /x', failing: false, unknown: true })] }] }] },
       outbox: {
         hook: [
           { id: 'api|authentication|1', status: 'firing', labels: { a: 'b' }, annotations: { summary: 's' }, startsAt: new Date(T0 + 1000) },

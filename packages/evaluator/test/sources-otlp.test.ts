@@ -184,6 +184,12 @@ describe('sources/mapping: toSignal', () => {
     });
   }
 
+  it('reads vigil.health.level -1 (a check not run yet) as unknown: neither failing nor passing', () => {
+    const s = toSignal(METRIC_HEALTH_LEVEL, -1, { [ATTR_VIGIL_CHECK]: 'endpoint:GET /x', [ATTR_VIGIL_COMPONENT]: 'admin' }, resource, T);
+    expect(s).to.include({ kind: 'probe', subject: 'GET /x', failing: false, unknown: true });
+    expect(toSignal(METRIC_HEALTH_LEVEL, 1, { [ATTR_VIGIL_CHECK]: 'endpoint:GET /x' }, resource, T)).to.not.have.property('unknown');
+  });
+
   it('leaves environment out when the resource has none', () => {
     const s = toSignal(METRIC_STARTUP_SUCCESS, 1, {}, { service: 's', instance: '' }, T);
     expect(s).to.deep.equal({ kind: 'startup', service: 's', instance: '', component: '', subject: 'startup', failing: false, labels: {}, observedAt: T });

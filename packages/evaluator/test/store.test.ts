@@ -239,3 +239,17 @@ describe('state/store: SignalStore', () => {
     expect(later.find((s) => s.service === 'api')!.instances.every((i) => !i.live)).to.equal(true);
   });
 });
+
+describe('signal store: unknown is unknown', () => {
+  it('a check not run yet (unknown) neither fails nor stands for a pass another instance reports', () => {
+    const store = storeAfter([
+      { at: 0, signals: [sig({ instance: 'a', kind: 'probe', subject: 'GET /x', unknown: true }), sig({ instance: 'b', kind: 'probe', subject: 'GET /x' })] },
+      { at: 2 * S, signals: [sig({ instance: 'a', kind: 'probe', subject: 'GET /x', unknown: true })] },
+    ]);
+    expect(store.active(3 * S)).to.deep.equal([]);
+    const probe = store.services(3 * S)[0]!.components.admin!.find((s) => s.kind === 'probe')!;
+    expect(probe.instance).to.equal('b'); // the older known pass wins over the newer unknown
+    const alone = storeAfter([{ at: 0, signals: [sig({ instance: 'a', kind: 'probe', subject: 'GET /x', unknown: true })] }]);
+    expect(alone.services(S)[0]!.components.admin![0]).to.include({ unknown: true, failing: false });
+  });
+});

@@ -17,16 +17,23 @@ import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_VERSION,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_VIGIL_COMPONENT,
+  ATTR_VIGIL_ROUTE_ANSWERED_BY,
   ATTR_VIGIL_ROUTE_COUNT,
   ATTR_VIGIL_ROUTE_MISSING,
+  ATTR_VIGIL_ROUTE_VERDICT,
   ATTR_VIGIL_STATUS,
+  EVENT_ROUTE_VERDICT,
+  ROUTE_VERDICT,
   SPAN_INVENTORY,
   SPAN_STARTUP,
 } from './semconv.js';
 import { runDependencyChecks, type CheckResult } from './startup/dependencies.js';
-import { hasRoute, listRoutes } from './startup/inventory.js';
-import { decide, formatReport, type EndpointResult, type StartupReport } from './startup/report.js';
-import { importRouters, mountLoaded, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
+import { describeLayer, listRoutes } from './startup/inventory.js';
+import { decide, formatReport, resolveEndpoint, type EndpointResult, type StartupReport } from './startup/report.js';
+import { importRouters, mountLoaded, recount, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
 import { Monitor } from './monitor/monitor.js';
 import { createRequestTracker, type RequestTracker } from './monitor/requests.js';
 import type { MonitorCheck } from './monitor/types.js';
@@ -115,6 +122,7 @@ export class VigilGuard {
   private slots = new Map<RouterResult, RouterSlot>();
   private requests: RequestTracker | undefined;
   private runtime: Monitor | undefined;
+  private inventoryTimer: NodeJS.Timeout | undefined;
   private app: ExpressLike | undefined;
   private readonly extraChecks: MonitorCheck[] = [];
   private readonly recoveries: Array<{ component: string; action: RecoveryAction; attempts: number; backoffMs: number }> = [];
@@ -255,14 +263,8 @@ export class VigilGuard {
     const started = performance.now();
     const importedEarlier = this.routerResults !== undefined;
     const routers = this.routerResults ?? (await this.importRouters());
-    const inventorySpan = this.tracer.startSpan(SPAN_INVENTORY, {}, this.startupContext);
-    const routes = listRoutes(app);
-    const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
-      spec.endpoints.map((e) => ({ component, method: e.method, route: e.route, registered: hasRoute(app, e.method, e.route) })),
-    );
-    inventorySpan.setAttribute(ATTR_VIGIL_ROUTE_COUNT, routes.length);
-    inventorySpan.setAttribute(ATTR_VIGIL_ROUTE_MISSING, endpoints.filter((e) => !e.registered).length);
-    inventorySpan.end();
+    const { routes, endpoints } = this.takeInventory(app);
+    this.traceInventory(routes.length, endpoints, this.startupContext);
 
     const checks = await runDependencyChecks(this.manifest, this.env, this.baseUrl, this.tracer, this.startupContext);
     // Validation time: the router imports (wherever they ran) plus this call, not the app's own setup between.
@@ -294,7 +296,60 @@ export class VigilGuard {
     }
     this.app = app;
     if (report.ok && (options.monitor ?? this.manifest.monitor.enabled) && !this.runtime) this.startMonitor(options.server);
+    // Without the monitor (whose drift checks run it), the inventory still runs on its own schedule.
+    if (!this.runtime && !this.inventoryTimer) {
+      this.inventoryTimer = setInterval(() => {
+        try {
+          this.refreshReport();
+        } catch (err) {
+          this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'route inventory failed');
+        }
+      }, this.manifest.monitor.intervals.drift);
+      this.inventoryTimer.unref();
+    }
     return report;
+  }
+
+  /**
+   * The route inventory: recounts the manifest routers' routes, resolves every
+   * declared endpoint like a request.
+   */
+  private takeInventory(app: ExpressLike): { routes: ReturnType<typeof listRoutes>; endpoints: EndpointResult[] } {
+    for (const r of this.routerResults ?? []) recount(r);
+    const routes = listRoutes(app);
+    const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
+      spec.endpoints.map((e) => resolveEndpoint(app, component, e)),
+    );
+    return { routes, endpoints };
+  }
+
+  /** A `vigil.route.inventory` span with one `vigil.route.verdict` event per declared endpoint. */
+  private traceInventory(routeCount: number, endpoints: EndpointResult[], parent: Context): void {
+    const span = this.tracer.startSpan(SPAN_INVENTORY, {}, parent);
+    span.setAttribute(ATTR_VIGIL_ROUTE_COUNT, routeCount);
+    span.setAttribute(ATTR_VIGIL_ROUTE_MISSING, endpoints.filter((e) => !e.registered).length);
+    for (const e of endpoints) {
+      span.addEvent(EVENT_ROUTE_VERDICT, {
+        [ATTR_HTTP_ROUTE]: e.route,
+        [ATTR_HTTP_REQUEST_METHOD]: e.method,
+        [ATTR_VIGIL_COMPONENT]: e.component,
+        [ATTR_VIGIL_ROUTE_VERDICT]: ROUTE_VERDICT[e.verdict],
+        ...(e.answeredBy ? { [ATTR_VIGIL_ROUTE_ANSWERED_BY]: describeLayer(e.answeredBy) } : {}),
+      });
+    }
+    span.end();
+  }
+
+  /**
+   * Runs the route inventory again now and brings the report, the health
+   * bodies and the gauges up to date with it: routes registered since (late
+   * routers, async set-up) count, routes gone since fail. It also runs after
+   * `validate()` and every `monitor.intervals.drift`. Returns the report, or
+   * `undefined` before `validate()`.
+   */
+  refreshInventory(): StartupReport | undefined {
+    this.refreshReport();
+    return this.state.report;
   }
 
   /** Where probes go: the manifest's `monitor.baseUrl`, or the server's own address (loopback when it listens on all). */
@@ -318,6 +373,7 @@ export class VigilGuard {
       baseUrl: this.baseUrlFor(server),
       app: () => this.app,
       routes: () => this.state.routes,
+      inventory: () => this.refreshInventory(),
       requests: this.requests,
       tracer: this.tracer,
       meter: this.telemetry?.meter,
@@ -354,13 +410,21 @@ export class VigilGuard {
   private refreshReport(): void {
     const report = this.state.report;
     if (!report || !this.app || !this.routerResults) return;
-    const app = this.app;
-    this.state.routes = listRoutes(app);
-    const endpoints = report.components.flatMap((c) => c.endpoints).map((e) => ({ ...e, registered: hasRoute(app, e.method, e.route) }));
+    const before = new Map(report.components.flatMap((c) => c.endpoints).map((e) => [`${e.method} ${e.route}`, e.verdict]));
+    const { routes, endpoints } = this.takeInventory(this.app);
+    this.state.routes = routes;
+    const changed = endpoints.filter((e) => before.get(`${e.method} ${e.route}`) !== e.verdict);
+    // A verdict that changed is traced (the startup run always is).
+    if (changed.length) this.traceInventory(routes.length, endpoints, context.active());
+    for (const e of changed) {
+      const was = before.get(`${e.method} ${e.route}`);
+      if (e.registered) this.logger.info({ component: e.component, route: `${e.method} ${e.route}`, was }, `route ${e.method} ${e.route} is now registered`);
+      else this.logger.warn({ component: e.component, route: `${e.method} ${e.route}`, verdict: e.verdict, was }, `route ${e.method} ${e.route} is now ${e.verdict}: ${e.reason ?? ''}`);
+    }
     const runtime = new Map(this.runtime?.checks.map((v) => [v.check.id, v.state]) ?? []);
     const checks = report.components.flatMap((c) => c.checks).map((k) => {
       const state = runtime.get(`dependency:${k.component}/${k.check}`);
-      if (!state?.lastRunAt) return k;
+      if (!state?.lastRunAt || state.status === 'unknown') return k;
       return state.status === 'pass' ? { ...k, ok: true, error: undefined, errorType: undefined } : { ...k, ok: false, error: state.outcome.output ?? k.error };
     });
     const now = decide({
@@ -378,12 +442,12 @@ export class VigilGuard {
 
   /** Recovery action: import the component's failed routers again and swap them into their slots. */
   private async reimportFailedRouters(component: string, attempt: number): Promise<void> {
-    const failed = [...this.slots.entries()].filter(([r]) => r.component === component && r.outcome !== 'success');
+    const failed = [...this.slots.entries()].filter(([r]) => r.component === component && r.outcome === 'failed');
     for (const [previous, slot] of failed) {
       const fresh = await reimportRouter(this.manifest, this.baseUrl, previous, attempt, this.tracer);
       if (fresh.outcome !== 'success') throw new Error(`router ${previous.router} still fails to import: ${fresh.errorType}: ${fresh.error}`);
       slot.current = fresh.handle as RouterSlot['current'];
-      Object.assign(previous, { outcome: fresh.outcome, routeCount: fresh.routeCount, errorType: undefined, error: undefined });
+      Object.assign(previous, { outcome: fresh.outcome, routeCount: fresh.routeCount, handle: fresh.handle, errorType: undefined, error: undefined });
       this.logger.info({ router: previous.router, component }, `router ${previous.router} imported again and swapped in`);
     }
     this.refreshReport();
@@ -445,6 +509,7 @@ export class VigilGuard {
   /** Stops Vigil: stops the monitor, removes its signal handlers, closes the server it was given, flushes and stops telemetry it owns. */
   async shutdown(): Promise<void> {
     this.runtime?.stop();
+    clearInterval(this.inventoryTimer);
     for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler);
     this.signalHandlers = [];
     await this.closeServer();

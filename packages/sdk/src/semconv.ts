@@ -54,12 +54,25 @@ export const ATTR_VIGIL_STATUS = 'vigil.status' as const;
 /** On `vigil.route.inventory`: routes in Express's table, and declared routes missing from it. */
 export const ATTR_VIGIL_ROUTE_COUNT = 'vigil.route.count' as const;
 export const ATTR_VIGIL_ROUTE_MISSING = 'vigil.route.missing' as const;
+/** On a `vigil.route.verdict` event: what Express would do with a declared endpoint (`ROUTE_VERDICT`). */
+export const ATTR_VIGIL_ROUTE_VERDICT = 'vigil.route.verdict' as const;
+/** On a `vigil.route.verdict` event: the layer that would answer, e.g. `GET /{*splat} (handler spa)`. */
+export const ATTR_VIGIL_ROUTE_ANSWERED_BY = 'vigil.route.answered_by' as const;
 
 /** Values of `vigil.outcome` for a router import. */
 export const ROUTER_OUTCOME = { success: 'success', failed: 'failed', noRoutes: 'no_routes' } as const;
 export type RouterOutcome = (typeof ROUTER_OUTCOME)[keyof typeof ROUTER_OUTCOME];
 /** `vigil.outcome` of a dependency check that did not run: its optional URL variable is not set. */
 export const OUTCOME_SKIPPED = 'skipped' as const;
+
+/** Values of `vigil.route.verdict`: the report writes `fallback-only`; telemetry uses `fallback_only`. */
+export const ROUTE_VERDICT = {
+  registered: 'registered',
+  'fallback-only': 'fallback_only',
+  'param-only': 'param_only',
+  shadowed: 'shadowed',
+  missing: 'missing',
+} as const;
 
 /** Values of `vigil.policy`: the manifest writes `fail-fast`; telemetry uses `fail_fast`. */
 export const POLICY_VALUE = { 'fail-fast': 'fail_fast', degrade: 'degrade' } as const;
@@ -106,6 +119,8 @@ export const METRIC_OTLP_REJECTED = 'vigil.otlp.rejected' as const;
 export const SPAN_STARTUP = 'vigil.startup' as const;
 export const SPAN_ROUTER_IMPORT = 'vigil.router.import' as const;
 export const SPAN_INVENTORY = 'vigil.route.inventory' as const;
+/** An event on `vigil.route.inventory`, one per declared endpoint: its verdict and answering layer. */
+export const EVENT_ROUTE_VERDICT = 'vigil.route.verdict' as const;
 export const SPAN_DEPENDENCY_CHECK = 'vigil.dependency.check' as const;
 export const SPAN_PROBE = 'vigil.probe' as const;
 /** A business-critical flow: one `vigil.probe` child per step. */

@@ -28,7 +28,9 @@ describe('manifest', () => {
     const m = parseManifestText(VALID, 'vigil.yaml');
     const auth = m.components.auth!;
     expect(auth.endpoints[0]).to.deep.include({ method: 'POST', route: '/api/auth/login' });
-    expect(auth.endpoints[0]!.probe.expect.status).to.equal('exists');
+    expect(auth.endpoints[0]!.probe.expect.status).to.equal(undefined); // the probe's default: 2xx or 3xx
+    expect(auth.endpoints[0]!.probe.params).to.deep.equal({});
+    expect(auth.endpoints[0]!.probe.auth).to.equal(false);
     expect(auth.endpoints[0]!.probe.timeout).to.equal(5000);
     expect(auth.endpoints[1]).to.deep.include({ method: 'GET', route: '/api/auth/me' });
     expect(auth.endpoints[1]!.probe.timeout).to.equal(750);

@@ -6,32 +6,37 @@ import { check, statusMeets, valueAt } from '../src/monitor/expect.js';
 import { FlapState } from '../src/monitor/flap.js';
 import { Scheduler } from '../src/monitor/scheduler.js';
 import { fill, fillDeep, fillHeaders, redact, TemplateError, type Scope } from '../src/monitor/template.js';
-import type { CheckOutcome, MonitorCheck } from '../src/monitor/types.js';
+import type { CheckOutcome, CheckStatus, MonitorCheck } from '../src/monitor/types.js';
 import type { HealthStatus } from '../src/startup/report.js';
 
 describe('flap damping', () => {
   // One row per sequence of raw results: the published state after each run (failures 3, successes 2).
-  const table: Array<[string, HealthStatus[], HealthStatus[]]> = [
+  // A check starts unknown: the first pass publishes pass; failures need the full streak, from unknown too.
+  const table: Array<[string, CheckStatus[], CheckStatus[]]> = [
     ['steady pass', ['pass', 'pass'], ['pass', 'pass']],
-    ['3 failures flip', ['fail', 'fail', 'fail'], ['pass', 'pass', 'fail']],
-    ['2 failures do not', ['fail', 'fail', 'pass', 'fail', 'fail', 'pass'], ['pass', 'pass', 'pass', 'pass', 'pass', 'pass']],
-    ['alternating never flips', ['fail', 'pass', 'fail', 'pass', 'fail', 'pass'], Array(6).fill('pass')],
-    ['warn counts as bad and publishes warn', ['warn', 'warn', 'warn'], ['pass', 'pass', 'warn']],
-    ['mixed bad runs flip to the latest', ['warn', 'fail', 'fail'], ['pass', 'pass', 'fail']],
-    ['once failing, warn and fail switch at once', ['fail', 'fail', 'fail', 'warn', 'fail'], ['pass', 'pass', 'fail', 'warn', 'fail']],
-    ['2 successes recover', ['fail', 'fail', 'fail', 'pass', 'pass'], ['pass', 'pass', 'fail', 'fail', 'pass']],
-    ['a success between does not recover', ['fail', 'fail', 'fail', 'pass', 'fail', 'pass'], ['pass', 'pass', 'fail', 'fail', 'fail', 'fail']],
+    ['3 failures flip', ['fail', 'fail', 'fail'], ['unknown', 'unknown', 'fail']],
+    ['3 failures flip after a pass', ['pass', 'fail', 'fail', 'fail'], ['pass', 'pass', 'pass', 'fail']],
+    ['2 failures do not', ['fail', 'fail', 'pass', 'fail', 'fail', 'pass'], ['unknown', 'unknown', 'pass', 'pass', 'pass', 'pass']],
+    ['alternating never flips to fail', ['fail', 'pass', 'fail', 'pass', 'fail', 'pass'], ['unknown', ...Array<CheckStatus>(5).fill('pass')]],
+    ['warn counts as bad and publishes warn', ['pass', 'warn', 'warn', 'warn'], ['pass', 'pass', 'pass', 'warn']],
+    ['mixed bad runs flip to the latest', ['warn', 'fail', 'fail'], ['unknown', 'unknown', 'fail']],
+    ['once failing, warn and fail switch at once', ['fail', 'fail', 'fail', 'warn', 'fail'], ['unknown', 'unknown', 'fail', 'warn', 'fail']],
+    ['2 successes recover', ['fail', 'fail', 'fail', 'pass', 'pass'], ['unknown', 'unknown', 'fail', 'fail', 'pass']],
+    ['a success between does not recover', ['fail', 'fail', 'fail', 'pass', 'fail', 'pass'], ['unknown', 'unknown', 'fail', 'fail', 'fail', 'fail']],
+    ['a run that cannot tell is unknown at once', ['pass', 'unknown', 'pass'], ['pass', 'unknown', 'pass']],
+    ['unknown is never pass before a pass', ['unknown', 'fail', 'unknown'], ['unknown', 'unknown', 'unknown']],
   ];
   for (const [name, raw, published] of table) {
     it(name, () => {
       const f = new FlapState({ failureThreshold: 3, successThreshold: 2 });
+      expect(f.status).to.equal('unknown');
       expect(raw.map((status) => (f.observe({ status }), f.status))).to.deep.equal(published);
     });
   }
 
   it('reports a change exactly when the published state changes', () => {
     const f = new FlapState({ failureThreshold: 2, successThreshold: 1 });
-    expect(['fail', 'fail', 'fail', 'pass'].map((s) => f.observe({ status: s as HealthStatus }))).to.deep.equal([false, true, false, true]);
+    expect(['pass', 'fail', 'fail', 'fail', 'pass'].map((s) => f.observe({ status: s as HealthStatus }))).to.deep.equal([true, false, true, false, true]);
   });
 });
 

@@ -17,6 +17,11 @@ const manifest = Manifest.parse({
 
 type Faults = { router?: string[]; noRoutes?: string[]; missing?: string[]; check?: string[] };
 
+function endpoint(component: string, method: EndpointResult['method'], route: string, f: Faults): EndpointResult {
+  const missing = f.missing?.includes(route);
+  return { component, method, route, registered: !missing, verdict: missing ? 'missing' : 'registered' };
+}
+
 function inputs(f: Faults) {
   const routers: RouterResult[] = [
     ['authentication', 'auth'],
@@ -27,14 +32,15 @@ function inputs(f: Faults) {
     router: router!,
     module: `./${router}.js`,
     mount: '/',
+    mounts: ['/'],
     outcome: f.router?.includes(router!) ? 'failed' : f.noRoutes?.includes(router!) ? 'no_routes' : 'success',
     routeCount: f.router?.includes(router!) ? 0 : 1,
     ...(f.router?.includes(router!) ? { errorType: 'ERR_MODULE_NOT_FOUND', error: 'Cannot find module' } : {}),
     durationMs: 1,
   }));
   const endpoints: EndpointResult[] = [
-    { component: 'authentication', method: 'POST', route: '/auth/login', registered: !f.missing?.includes('/auth/login') },
-    { component: 'admin', method: 'GET', route: '/admin/flags', registered: !f.missing?.includes('/admin/flags') },
+    endpoint('authentication', 'POST', '/auth/login', f),
+    endpoint('admin', 'GET', '/admin/flags', f),
   ];
   const checks: CheckResult[] = [
     ['database', 'pg'],
@@ -59,7 +65,9 @@ describe('decision matrix', () => {
     ['healthy', {}, 'pass', { authentication: 'pass', admin: 'pass', database: 'pass', cache: 'pass' }],
     ['auth router import fails', { router: ['auth'], missing: ['/auth/login'] }, 'fail', { authentication: 'fail', admin: 'pass' }],
     ['admin router import fails', { router: ['admin'], missing: ['/admin/flags'] }, 'warn', { authentication: 'pass', admin: 'warn' }],
-    ['auth router loads but registers nothing', { noRoutes: ['auth'] }, 'fail', { authentication: 'fail' }],
+    // A router with no routes (yet) is mounted and warns; its declared endpoints, if missing, fail on their own.
+    ['auth router loads but registers nothing (yet)', { noRoutes: ['auth'] }, 'warn', { authentication: 'warn' }],
+    ['auth router registers nothing and its route is missing', { noRoutes: ['auth'], missing: ['/auth/login'] }, 'fail', { authentication: 'fail' }],
     ['auth route missing though its router loaded', { missing: ['/auth/login'] }, 'fail', { authentication: 'fail' }],
     ['database down', { check: ['pg'] }, 'fail', { database: 'fail', cache: 'pass' }],
     ['cache down', { check: ['redis'] }, 'warn', { database: 'pass', cache: 'warn' }],

@@ -91,13 +91,14 @@ const SCRIPT = `
     Object.keys(svc.components || {}).forEach(function (comp) {
       (svc.components[comp] || []).forEach(function (s) {
         var k = s.kind + '|' + s.component + '|' + s.subject;
-        if (!map[k]) map[k] = { kind: s.kind, component: s.component, subject: s.subject, labels: s.labels || {}, failing: !!s.failing, instances: 1 };
-        else { map[k].failing = map[k].failing || !!s.failing; map[k].instances++; }
+        if (!map[k]) map[k] = { kind: s.kind, component: s.component, subject: s.subject, labels: s.labels || {}, failing: !!s.failing, unknown: !!s.unknown, instances: 1 };
+        else { map[k].failing = map[k].failing || !!s.failing; map[k].unknown = map[k].unknown && !!s.unknown; map[k].instances++; }
       });
     });
     return Object.keys(map).sort().map(function (k) { return map[k]; });
   }
-  function pf(s) { return status(s.failing ? 'FAIL' : 'PASS'); }
+  // A check that has not run yet is UNKNOWN, never PASS.
+  function pf(s) { return status(s.failing ? 'FAIL' : s.unknown ? 'UNKNOWN' : 'PASS'); }
 
   function renderSystem(d) {
     var out = el('section', { 'aria-labelledby': 'h-system' }, el('h2', { id: 'h-system' }, 'System status'));
@@ -129,7 +130,7 @@ const SCRIPT = `
           var route = e.route ? e.route.labels['http.route'] : k.slice(sp + 1);
           return [el('code', null, route), method, e.component,
             e.route ? status(e.route.failing ? 'NO' : 'YES') : '',
-            e.probe ? status(e.probe.failing ? 'FAIL' : 'PASS') : 'not probed',
+            e.probe ? pf(e.probe) : 'not probed',
             lat[method + ' ' + route] !== undefined ? lat[method + ' ' + route] + ' ms' : '—'];
         }), 'No route reported.'));
       grid.appendChild(table('Dependency health', ['Dependency', 'Component', 'Status', 'Policy'],
@@ -137,7 +138,7 @@ const SCRIPT = `
           var name = s.subject.slice('dependency:'.length);
           var startup = sigs.filter(function (t) { return t.kind === 'dependency' && t.component === s.component && t.subject.indexOf('dependency:') !== 0; })[0];
           var policy = startup ? startup.labels['vigil.policy'] : undefined;
-          return [el('code', null, name), s.component, status(s.failing ? (policy === 'degrade' ? 'DEGRADED' : 'FAIL') : 'PASS'), policy || ''];
+          return [el('code', null, name), s.component, status(s.failing ? (policy === 'degrade' ? 'DEGRADED' : 'FAIL') : s.unknown ? 'UNKNOWN' : 'PASS'), policy || ''];
         }), 'No dependency check reported.'));
       out.appendChild(grid);
     });

@@ -34,6 +34,8 @@ export interface Signal {
   subject: string;
   /** True when this fact is a problem (the metric's value is 0). */
   failing: boolean;
+  /** True when the check has not run yet (`vigil.health.level` -1): neither failing nor passing. */
+  unknown?: boolean;
   /** The data point's other attributes, as strings (e.g. `error.type`, `vigil.policy`). */
   labels: Record<string, string>;
   /** When the data point was observed (ms since epoch). */

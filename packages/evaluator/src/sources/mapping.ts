@@ -76,6 +76,8 @@ export function toSignal(metric: string, value: number, attrs: Record<string, st
     component: what.component ?? attrs[ATTR_VIGIL_COMPONENT] ?? '',
     subject: what.subject,
     failing: value === 0,
+    // A negative value is a check that has not run yet: not a pass.
+    ...(value < 0 ? { unknown: true } : {}),
     labels,
     observedAt,
   };

@@ -52,6 +52,7 @@ const SignalJson = z.strictObject({
   component: z.string(),
   subject: z.string(),
   failing: z.boolean(),
+  unknown: z.boolean().optional(),
   labels: Labels,
   observedAt: Time,
 });

@@ -236,9 +236,10 @@ export class SignalStore {
   }
 }
 
-/** Among live instances' values of one key: failing beats passing; then the most recent observation. */
+/** Among live instances' values of one key: failing beats passing, passing beats unknown; then the most recent observation. */
 function better(candidate: Signal, current: Signal): boolean {
   if (candidate.failing !== current.failing) return candidate.failing;
+  if (Boolean(candidate.unknown) !== Boolean(current.unknown)) return !candidate.unknown;
   return candidate.observedAt > current.observedAt;
 }
 

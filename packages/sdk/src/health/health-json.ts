@@ -4,7 +4,8 @@
  * `affectedEndpoints` listing the routes that are missing — so the body says
  * which endpoints are gone, not just that something is wrong.
  */
-import type { CheckOutcome, MonitorCheck } from '../monitor/types.js';
+import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from '../monitor/types.js';
+import { describeLayer } from '../startup/inventory.js';
 import { worst, type ComponentReport, type HealthStatus, type StartupReport } from '../startup/report.js';
 
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
@@ -14,11 +15,14 @@ export interface HealthCheck {
   componentType: 'component' | 'router' | 'route' | 'dependency' | 'endpoint' | 'flow' | 'process' | 'integration';
   /** Vigil's health level (1 process, 2 endpoints, 3 business flows, 4 integration), for runtime checks. */
   level?: 1 | 2 | 3 | 4;
-  status: HealthStatus;
+  /** `unknown`: a runtime check that has not run yet (or cannot run); it is never reported as `pass`. */
+  status: CheckStatus;
   observedValue?: string | number | boolean;
   observedUnit?: string;
   affectedEndpoints?: string[];
   output?: string;
+  /** Route verdicts: the layer that would answer the endpoint (`GET /users/:id (handler show, …)`). */
+  answeredBy?: string;
   time: string;
 }
 
@@ -35,7 +39,7 @@ export interface HealthBody {
 
 /** What the runtime monitor knows, for the bodies: every check's damped state, each component's runtime status. */
 export interface RuntimeView {
-  checks: Array<{ check: MonitorCheck; state: { status: HealthStatus; outcome: CheckOutcome; lastRunAt: Date | undefined } }>;
+  checks: Array<{ check: MonitorCheck; state: { status: CheckStatus; outcome: CheckOutcome; lastRunAt: Date | undefined } }>;
   componentStatus(component: string): HealthStatus;
 }
 
@@ -82,7 +86,7 @@ function componentChecks(c: ComponentReport, time: string): Record<string, Healt
     }));
   }
   if (c.endpoints.length) {
-    const missing = c.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`);
+    const missing = c.endpoints.filter((e) => !e.registered);
     checks[`${c.name}:routes`] = [
       {
         componentId: c.name,
@@ -90,10 +94,25 @@ function componentChecks(c: ComponentReport, time: string): Record<string, Healt
         status: missing.length === 0 ? 'pass' : failStatus,
         observedValue: c.endpoints.length - missing.length,
         observedUnit: `of ${c.endpoints.length} critical routes registered`,
-        ...(missing.length ? { affectedEndpoints: missing, output: `missing: ${missing.join(', ')}` } : {}),
+        ...(missing.length
+          ? {
+              affectedEndpoints: missing.map((e) => `${e.method} ${e.route}`),
+              output: `missing: ${missing.map((e) => `${e.method} ${e.route} (${e.verdict}${e.reason ? `: ${e.reason}` : ''})`).join(', ')}`,
+            }
+          : {}),
         time,
       },
     ];
+    // One entry per endpoint: the verdict and the layer that would answer it.
+    checks[`${c.name}:route-verdict`] = c.endpoints.map((e) => ({
+      componentId: `${e.method} ${e.route}`,
+      componentType: 'route' as const,
+      status: e.registered ? 'pass' : failStatus,
+      observedValue: e.verdict,
+      ...(e.answeredBy ? { answeredBy: describeLayer(e.answeredBy) } : {}),
+      ...(e.reason ? { output: e.reason } : {}),
+      time,
+    }));
   }
   for (const k of c.checks) {
     checks[`${c.name}:${k.check}`] = [
@@ -138,13 +157,14 @@ export function detailedBody(
 
   // A component's status now: the worse of its startup verdict and its runtime checks.
   const statusOf = (c: ComponentReport) => worst([c.status, runtime?.componentStatus(c.name) ?? 'pass']);
-  const globalStatuses = runtimeChecks.filter((v) => !v.check.component).map((v) => v.state.status);
+  const globalStatuses = known(runtimeChecks.filter((v) => !v.check.component).map((v) => v.state.status));
   const status = worst([...components.map(statusOf), ...globalStatuses]);
   const affected = new Set(components.flatMap((c) => c.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`)));
-  for (const v of runtimeChecks) if (v.state.status !== 'pass') for (const e of v.state.outcome.affectedEndpoints ?? []) affected.add(e);
+  const bad = (v: (typeof runtimeChecks)[number]) => v.state.status === 'fail' || v.state.status === 'warn';
+  for (const v of runtimeChecks) if (bad(v)) for (const e of v.state.outcome.affectedEndpoints ?? []) affected.add(e);
   const problems = [
     ...components.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reasons.join('; ')}`),
-    ...runtimeChecks.filter((v) => v.state.status !== 'pass').map((v) => `${v.check.id}: ${v.state.outcome.output ?? v.state.status}`),
+    ...runtimeChecks.filter(bad).map((v) => `${v.check.id}: ${v.state.outcome.output ?? v.state.status}`),
   ];
   return {
     ...base,

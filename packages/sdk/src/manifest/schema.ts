@@ -106,6 +106,9 @@ const Expectation = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
 });
 
+/** A probe's expectation: with no `status`, 2xx or 3xx (401/403 without credentials for `auth: true`). */
+const ProbeExpectation = Expectation.extend({ status: StatusExpectation.optional() });
+
 /** Text with `${env:NAME}` (a secret read at run time) and, in flows, `${capture}` placeholders. */
 const Template = z.string();
 /** A header value: text, or `{ env: NAME, prefix: "Bearer " }`. */
@@ -114,11 +117,20 @@ const HeaderValue = z.union([Template, FromEnv], { error: 'expected text (it may
 export const Probe = z.strictObject({
   /** Probe this endpoint at run time (default `true`); startup validation checks it either way. */
   enabled: z.boolean().default(true),
+  /** Values of the route's parameters for the probe: `{ id: "42" }` probes `/users/:id` as `/users/42`. */
+  params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a parameter name'), z.string().min(1)).default({}),
+  /** Or a whole example path to probe, e.g. `/users/42`. */
+  path: RoutePath.optional(),
+  /**
+   * `true`: the endpoint needs credentials. Without them (no `headers`) the probe expects 401 or 403;
+   * with them, the default expectation (2xx or 3xx) holds.
+   */
+  auth: z.boolean().default(false),
   /** JSON body sent with the probe request; strings may hold `${env:NAME}`. */
   body: z.unknown().optional(),
   /** Request headers; a value can come from the environment (`{ env: NAME, prefix: "Bearer " }` or `"Bearer ${env:NAME}"`). */
   headers: z.record(z.string(), HeaderValue).default({}),
-  expect: Expectation.default(() => Expectation.parse({})),
+  expect: ProbeExpectation.default(() => ProbeExpectation.parse({})),
   /** The request is a failure after this long. */
   timeout: timer(Duration.default(5000)),
   /** Over this latency the endpoint is degraded (`warn`); default: none. */
@@ -199,8 +211,8 @@ export const RouterSpec = z
     load: z.custom<RouterLoader>((v) => typeof v === 'function', 'expected a function').optional(),
     /** Export holding the Express router; default: `router`, then the default export. */
     export: z.string().min(1).optional(),
-    /** Where `mountRouters` mounts it. */
-    mount: RoutePath.default('/'),
+    /** Where `mountRouters` mounts it: one path, or several for one router served at each (declared once). */
+    mount: z.union([RoutePath, z.array(RoutePath).min(1)], { error: 'expected a path starting with "/", or a list of them' }).default('/'),
   })
   .refine((r) => Boolean(r.module) !== Boolean(r.load), {
     message: 'expected exactly one of "module" or "load"',

@@ -4,8 +4,7 @@
  * failure/success thresholds, Kubernetes' failureThreshold). Until then the
  * published state stays as it was, whatever a single run said.
  */
-import type { HealthStatus } from '../startup/report.js';
-import type { CheckOutcome } from './types.js';
+import type { CheckOutcome, CheckStatus } from './types.js';
 
 export interface Thresholds {
   failureThreshold: number;
@@ -13,10 +12,14 @@ export interface Thresholds {
 }
 
 export class FlapState {
-  /** The published state; checks start passing (startup validation vouched for them). */
-  status: HealthStatus = 'pass';
+  /**
+   * The published state. A check starts `unknown` (it has not run): the first
+   * pass publishes `pass`, and `failureThreshold` bad runs in a row publish the
+   * failure, as from any state.
+   */
+  status: CheckStatus = 'unknown';
   /** The outcome that set the published state (or the last one while it holds). */
-  outcome: CheckOutcome = { status: 'pass' };
+  outcome: CheckOutcome = { status: 'unknown', output: 'not run yet' };
   /** The latest raw outcome, whatever the state. */
   last: CheckOutcome | undefined;
   lastRunAt: Date | undefined;
@@ -29,6 +32,12 @@ export class FlapState {
   observe(outcome: CheckOutcome, at = new Date()): boolean {
     this.last = outcome;
     this.lastRunAt = at;
+    // A run that could not tell (nothing to probe with) says so at once.
+    if (outcome.status === 'unknown') {
+      if (this.status !== 'unknown') return this.set(outcome);
+      this.outcome = outcome;
+      return false;
+    }
     if (outcome.status === 'pass') {
       this.goodRun++;
       this.badRun = 0;
@@ -36,7 +45,7 @@ export class FlapState {
         this.outcome = outcome;
         return false;
       }
-      return this.goodRun >= this.t.successThreshold ? this.set(outcome) : false;
+      return this.status === 'unknown' || this.goodRun >= this.t.successThreshold ? this.set(outcome) : false;
     }
     this.goodRun = 0;
     this.badRun++;
@@ -45,7 +54,7 @@ export class FlapState {
       return false;
     }
     // Already failing or degraded: moving between warn and fail needs no new streak.
-    if (this.status !== 'pass' || this.badRun >= this.t.failureThreshold) return this.set(outcome);
+    if (this.status === 'warn' || this.status === 'fail' || this.badRun >= this.t.failureThreshold) return this.set(outcome);
     return false;
   }
 

@@ -23,7 +23,7 @@ import {
   METRIC_RECOVERY_ATTEMPTS,
   METRIC_RECOVERY_DURATION,
 } from '../semconv.js';
-import type { HealthStatus } from '../startup/report.js';
+import type { HealthStatus, StartupReport } from '../startup/report.js';
 import { worst } from '../startup/report.js';
 import { dependencyCheck } from './checks/dependency.js';
 import { driftCheck } from './checks/drift.js';
@@ -35,7 +35,7 @@ import { FlapState } from './flap.js';
 import { Recovery, type RecoveryAction, type RecoveryPolicy } from './recovery.js';
 import { errorRateCheck, type RequestTracker } from './requests.js';
 import { Scheduler } from './scheduler.js';
-import type { CheckOutcome, MonitorCheck } from './types.js';
+import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from './types.js';
 import type { RouteEntry } from '../startup/inventory.js';
 
 export interface MonitorDeps {
@@ -46,6 +46,8 @@ export interface MonitorDeps {
   baseUrl: () => string | undefined;
   app: () => unknown;
   routes: () => RouteEntry[];
+  /** Runs the route inventory now and returns the refreshed report (the guard's), for the drift checks. */
+  inventory?: () => StartupReport | undefined;
   tracer: Tracer;
   meter: Meter | undefined;
   logger: Logger;
@@ -60,6 +62,9 @@ export interface CheckView {
   check: MonitorCheck;
   state: FlapState;
 }
+
+/** `vigil.health.level`: 1 not failing, 0 failing, -1 not known yet (never counted as passing). */
+export const HEALTH_LEVEL_VALUE: Record<CheckStatus, number> = { pass: 1, warn: 1, fail: 0, unknown: -1 };
 
 const PROBE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -131,8 +136,7 @@ export class Monitor {
   /** The runtime status of a component: its worst check, mapped by policy (a `degrade` component is at worst `warn`). */
   componentStatus(component: string): HealthStatus {
     const policy = this.deps.manifest.components[component]?.policy;
-    const statuses = this.checks.filter((v) => v.check.component === component).map((v) => v.state.status);
-    const w = worst(statuses);
+    const w = worst(known(this.checks.filter((v) => v.check.component === component).map((v) => v.state.status)));
     return w === 'fail' && policy === 'degrade' ? 'warn' : w;
   }
 
@@ -160,6 +164,7 @@ export class Monitor {
     const view = this.views.get(check.id);
     if (!view) return;
     const before = check.component ? this.componentStatus(check.component) : undefined;
+    const was = view.state.status;
     const changed = view.state.observe(outcome);
     for (const l of this.listeners) {
       try {
@@ -168,8 +173,9 @@ export class Monitor {
         this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'a monitor listener threw');
       }
     }
-    if (!changed) return;
-    const level = view.state.status === 'pass' ? 'info' : view.state.status === 'warn' ? 'warn' : 'error';
+    // A first pass after `unknown` is no news: nothing to log, nothing to export at once.
+    if (!changed || (was === 'unknown' && view.state.status === 'pass')) return;
+    const level = view.state.status === 'pass' || view.state.status === 'unknown' ? 'info' : view.state.status === 'warn' ? 'warn' : 'error';
     this.deps.logger[level](
       { check: check.id, healthLevel: check.level, component: check.component, status: view.state.status, output: outcome.output, affectedEndpoints: outcome.affectedEndpoints },
       `${check.id} is now ${view.state.status.toUpperCase()}${outcome.output ? `: ${outcome.output}` : ''}`,
@@ -184,7 +190,7 @@ export class Monitor {
 
   /** Re-runs a component's failing checks until they pass `successThreshold` times (so the state can flip), or one fails. */
   private async confirm(component: string): Promise<boolean> {
-    const failing = this.checks.filter((v) => v.check.component === component && v.state.status !== 'pass');
+    const failing = this.checks.filter((v) => v.check.component === component && (v.state.status === 'fail' || v.state.status === 'warn'));
     for (const v of failing) {
       for (let i = 0; i < this.deps.manifest.monitor.successThreshold; i++) {
         const outcome = await this.scheduler.runNow(v.check.id);
@@ -208,6 +214,7 @@ export class Monitor {
             component,
             endpoint,
             baseUrl,
+            app: this.deps.app,
             env,
             tracer,
             intervalMs: iv.endpoints,
@@ -231,7 +238,9 @@ export class Monitor {
         ? (routes: RouteEntry[]) => this.deps.logger.warn({ routes: routes.map((r) => `${r.method} ${r.path}`) }, `${routes.length} route(s) registered since startup`)
         : undefined;
       reportsNew = false;
-      checks.push(driftCheck({ component, endpoints: spec.endpoints, app: this.deps.app, intervalMs: iv.drift, ...(onNewRoutes ? { onNewRoutes } : {}) }));
+      checks.push(
+        driftCheck({ component, endpoints: spec.endpoints, app: this.deps.app, intervalMs: iv.drift, ...(this.deps.inventory ? { inventory: this.deps.inventory } : {}), ...(onNewRoutes ? { onNewRoutes } : {}) }),
+      );
     }
     const p = mon.process;
     const lag = eventLoopLagCheck({ warnMs: p.eventLoopLagMs.warn, failMs: p.eventLoopLagMs.fail, intervalMs: iv.process });
@@ -274,7 +283,7 @@ export class Monitor {
       (result) => {
         for (const { ok, attrs } of this.lastProbe.values()) result.observe(probeSuccess, ok ? 1 : 0, attrs);
         for (const { check, state } of this.views.values()) {
-          result.observe(healthLevel, state.status === 'fail' ? 0 : 1, {
+          result.observe(healthLevel, HEALTH_LEVEL_VALUE[state.status], {
             [ATTR_VIGIL_LEVEL]: check.level,
             [ATTR_VIGIL_CHECK]: check.id,
             ...(check.component ? { [ATTR_VIGIL_COMPONENT]: check.component } : {}),

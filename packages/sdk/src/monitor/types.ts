@@ -8,9 +8,21 @@ import type { HealthStatus } from '../startup/report.js';
 /** Health levels from the original design: 1 process, 2 endpoints, 3 business-critical flows, 4 integration. */
 export type HealthLevel = 1 | 2 | 3 | 4;
 
-/** One run's result. `warn` is degraded (e.g. over the latency budget), `fail` is broken. */
+/**
+ * A check's state: a health status once it has run, `unknown` before (or when
+ * it cannot run, e.g. an endpoint with no value for its parameter). Unknown is
+ * never reported as `pass`.
+ */
+export type CheckStatus = HealthStatus | 'unknown';
+
+/** The statuses that say something: `unknown` neither passes nor fails a component. */
+export function known(statuses: CheckStatus[]): HealthStatus[] {
+  return statuses.filter((s): s is HealthStatus => s !== 'unknown');
+}
+
+/** One run's result. `warn` is degraded (e.g. over the latency budget), `fail` is broken, `unknown` could not tell. */
 export interface CheckOutcome {
-  status: HealthStatus;
+  status: CheckStatus;
   /** What was measured, for health bodies: `238`, `"503"`, `0.42`. */
   observedValue?: number | string;
   /** Unit of `observedValue`: `ms`, `ratio`, `status`. */

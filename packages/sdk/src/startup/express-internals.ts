@@ -10,10 +10,13 @@ export interface RouteInternal {
   path: string | RegExp | Array<string | RegExp>;
   /** Lower-case method names handled; `_all` for `router.all()`. */
   methods: Record<string, boolean>;
+  /** The route's handlers, each with its method (`undefined` for `all()`). */
+  stack?: Array<{ method?: string; handle: unknown; name?: string }>;
 }
 
 export interface LayerInternal {
   handle: unknown;
+  /** The handler's name when the layer was made (kept when instrumentation wraps `handle`). */
   name?: string;
   route?: RouteInternal;
   /** Set by `match()`: the part of the path this layer matched. */
@@ -40,4 +43,16 @@ export interface AppInternal {
   lazyrouter?: () => void;
   _router?: RouterInternal;
   router?: RouterInternal;
+  /** Every Express app has these two; `app.use()` tells an app from a middleware by them. */
+  handle?: unknown;
+  set?: unknown;
 }
+
+/**
+ * `app.use(path, subApp)` does not keep the sub-app on the layer: it mounts a
+ * closure named `mounted_app` that calls `subApp.handle(req, res, next)`.
+ * `subApp.handle` (Express 5) or the sub-app's first middleware, Express's own
+ * `expressInit` (Express 4), sets the request's prototype to
+ * `subApp.request`, whose `app` is the sub-app: see `subAppOf` in inventory.ts.
+ */
+export const MOUNTED_APP = 'mounted_app';

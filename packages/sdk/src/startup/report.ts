@@ -1,12 +1,15 @@
 /**
  * The decision matrix and the startup report. A component fails when one of its
- * routers did not load (or has no routes), one of its critical endpoints is not
- * in Express's table, or one of its dependency checks failed. Its policy decides
- * what that means: `fail-fast` stops startup, `degrade` starts it marked degraded.
+ * routers did not load, one of its critical endpoints is not answered by a
+ * route of its own, or one of its dependency checks failed. Its policy decides
+ * what that means: `fail-fast` stops startup, `degrade` starts it marked
+ * degraded. A router with no routes (yet) is a warning: it is mounted, and
+ * counts once its routes appear.
  */
 import type { HttpMethod, Manifest, Policy } from '../manifest/schema.js';
 import { formatDuration } from '../util/duration.js';
 import type { CheckResult } from './dependencies.js';
+import { describeLayer, resolveRoute, type AnsweringLayer, type Verdict } from './inventory.js';
 import type { RouterResult } from './routers.js';
 
 /** `pass`: healthy. `warn`: a `degrade` component failed. `fail`: a `fail-fast` component failed. */
@@ -16,7 +19,33 @@ export interface EndpointResult {
   component: string;
   method: HttpMethod;
   route: string;
+  /** True when `verdict` is `registered`. */
   registered: boolean;
+  /** What Express would do with the request (see `resolveRoute`). */
+  verdict: Verdict;
+  /** The layer that would answer, when one would. */
+  answeredBy?: AnsweringLayer;
+  /** Why it is not registered, one line. */
+  reason?: string;
+}
+
+/** A declared endpoint resolved on `app` (see `resolveRoute`). */
+export function resolveEndpoint(app: unknown, component: string, e: { method: HttpMethod; route: string; probe?: { params?: Record<string, string> } }): EndpointResult {
+  const r = resolveRoute(app, e.method, e.route, e.probe?.params);
+  return {
+    component,
+    method: e.method,
+    route: e.route,
+    registered: r.verdict === 'registered',
+    verdict: r.verdict,
+    ...(r.answeredBy ? { answeredBy: r.answeredBy } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+  };
+}
+
+/** `GET /x is not registered: only the catch-all … would answer`. */
+export function endpointProblem(e: Pick<EndpointResult, 'method' | 'route' | 'verdict' | 'reason'>): string {
+  return `route ${e.method} ${e.route} is ${e.verdict === 'missing' ? 'not registered' : `${e.verdict}`}${e.reason ? `: ${e.reason}` : ''}`;
 }
 
 export interface ComponentReport {
@@ -26,6 +55,8 @@ export interface ComponentReport {
   status: HealthStatus;
   /** Why it is not passing, one line each. */
   reasons: string[];
+  /** What does not fail it but is worth a look (a router with no routes yet), one line each. */
+  warnings: string[];
   routers: RouterResult[];
   endpoints: EndpointResult[];
   checks: CheckResult[];
@@ -61,14 +92,13 @@ export function decide(inputs: ReportInputs): StartupReport {
     const endpoints = inputs.endpoints.filter((e) => e.component === name);
     const checks = inputs.checks.filter((c) => c.component === name);
     const reasons = [
-      ...routers
-        .filter((r) => r.outcome !== 'success')
-        .map((r) => (r.outcome === 'failed' ? `router ${r.router} failed to import: ${r.errorType}: ${r.error}` : `router ${r.router} has no routes`)),
-      ...endpoints.filter((e) => !e.registered).map((e) => `route ${e.method} ${e.route} is not registered`),
+      ...routers.filter((r) => r.outcome === 'failed').map((r) => `router ${r.router} failed to import: ${r.errorType}: ${r.error}`),
+      ...endpoints.filter((e) => !e.registered).map(endpointProblem),
       ...checks.filter((c) => !c.ok).map((c) => `dependency ${c.check} (${c.type}) failed: ${c.error}`),
     ];
-    const status: HealthStatus = reasons.length === 0 ? 'pass' : spec.policy === 'fail-fast' ? 'fail' : 'warn';
-    return { name, policy: spec.policy, businessCritical: spec.businessCritical, status, reasons, routers, endpoints, checks };
+    const warnings = routers.filter((r) => r.outcome === 'no_routes').map((r) => `router ${r.router} has no routes yet (mounted at ${r.mount}; they count once they appear)`);
+    const status: HealthStatus = reasons.length ? (spec.policy === 'fail-fast' ? 'fail' : 'warn') : warnings.length ? 'warn' : 'pass';
+    return { name, policy: spec.policy, businessCritical: spec.businessCritical, status, reasons: [...reasons, ...warnings], warnings, routers, endpoints, checks };
   });
   const status = worst(components.map((c) => c.status));
   return {
@@ -105,10 +135,13 @@ export function formatReport(report: StartupReport): string {
     const policy = c.policy === 'fail-fast' ? 'fail-fast' : 'degrade';
     lines.push(`  [${MARK[c.status]}] ${c.name} (${policy}${c.businessCritical ? ', business-critical' : ''})`);
     for (const r of c.routers) {
-      const what = r.outcome === 'success' ? `${r.routeCount} route${r.routeCount === 1 ? "" : "s"} at ${r.mount}` : r.outcome === 'failed' ? `FAILED ${r.errorType}: ${r.error}` : 'NO ROUTES';
+      const what = r.outcome === 'success' ? `${r.routeCount} route${r.routeCount === 1 ? "" : "s"} at ${r.mount}` : r.outcome === 'failed' ? `FAILED ${r.errorType}: ${r.error}` : `NO ROUTES YET (mounted at ${r.mount})`;
       lines.push(`      router ${r.router}: ${what}`);
     }
-    for (const e of c.endpoints) lines.push(`      ${e.registered ? 'ok     ' : 'MISSING'} ${e.method} ${e.route}`);
+    for (const e of c.endpoints) {
+      const by = e.answeredBy ? ` → ${describeLayer(e.answeredBy)}` : '';
+      lines.push(e.registered ? `      ok      ${e.method} ${e.route}${by}` : `      MISSING ${e.method} ${e.route} [${e.verdict}]${e.reason ? `: ${e.reason}` : ''}`);
+    }
     for (const k of c.checks) {
       if (k.skipped) lines.push(`      skipped ${k.type} ${k.check} → ${k.target}: ${k.skipped.replace(/^skipped: /, '')}`);
       else lines.push(`      ${k.ok ? 'ok     ' : 'FAILED '} ${k.type} ${k.check} → ${k.target}${k.ok ? '' : `: ${k.error}`} (${formatDuration(k.durationMs)})`);

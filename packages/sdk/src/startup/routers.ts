@@ -16,6 +16,13 @@ import {
 import { errorMessage, errorType, pickExport, resolveSpecifier } from '../util/modules.js';
 import { countRoutes, stackOf } from './inventory.js';
 
+/** A router's outcome as its routes stand now: `no_routes` turns `success` once routes appear (and back). */
+export function recount(r: RouterResult): void {
+  if (r.outcome === ROUTER_OUTCOME.failed || r.handle === undefined) return;
+  r.routeCount = countRoutes(r.handle);
+  r.outcome = r.routeCount > 0 ? ROUTER_OUTCOME.success : ROUTER_OUTCOME.noRoutes;
+}
+
 export interface RouterResult {
   component: string;
   policy: Policy;
@@ -23,9 +30,12 @@ export interface RouterResult {
   router: string;
   /** The specifier as written in the manifest (`load` for a loader function). */
   module: string;
+  /** Where it is mounted, as written (`/a, /b` for several). */
   mount: string;
+  /** Every mount path. */
+  mounts: string[];
   outcome: RouterOutcome;
-  /** Routes the router holds (0 unless `success`). */
+  /** Routes the router holds (0 unless `success`; a router whose routes come later counts them when they do). */
   routeCount: number;
   errorType?: string;
   error?: string;
@@ -50,7 +60,8 @@ export async function importRouters(
 /** Imports one router module; never throws. */
 async function importRouter(component: string, policy: Policy, r: RouterSpec, baseUrl: URL, tracer: Tracer, parent: Context): Promise<RouterResult> {
   const name = routerName(r);
-  const base = { component, policy, router: name, module: r.module ?? 'load', mount: r.mount };
+  const mounts = typeof r.mount === 'string' ? [r.mount] : r.mount;
+  const base = { component, policy, router: name, module: r.module ?? 'load', mount: mounts.join(', '), mounts };
   const span = tracer.startSpan(
     SPAN_ROUTER_IMPORT,
     { attributes: { [ATTR_VIGIL_ROUTER]: name, [ATTR_VIGIL_COMPONENT]: component } },
@@ -103,29 +114,36 @@ export interface RouterSlot {
   (req: unknown, res: unknown, next: (err?: unknown) => void): void;
   readonly stack: unknown[];
   current: ((req: unknown, res: unknown, next: (err?: unknown) => void) => void) | undefined;
+  /** The manifest router it holds and its module, for the inventory's answering layer. */
+  readonly vigilRouter?: string;
+  readonly vigilSource?: string;
 }
 
-export function routerSlot(initial: unknown): RouterSlot {
+export function routerSlot(initial: unknown, origin: { router?: string; source?: string } = {}): RouterSlot {
   const slot = ((req: unknown, res: unknown, next: (err?: unknown) => void) => {
     if (slot.current) slot.current(req, res, next);
     else next();
   }) as RouterSlot;
   slot.current = initial as RouterSlot['current'];
   // Enumerable: wrappers that copy a handler's own properties (OpenTelemetry's express instrumentation) must keep it.
-  Object.defineProperty(slot, 'stack', { get: () => (slot.current as { stack?: unknown[] } | undefined)?.stack ?? [], enumerable: true });
+  // The current handle may be a Router or an express() app (its stack is in its router).
+  Object.defineProperty(slot, 'stack', { get: () => stackOf(slot.current) ?? [], enumerable: true });
+  Object.defineProperty(slot, 'vigilRouter', { value: origin.router, enumerable: true });
+  Object.defineProperty(slot, 'vigilSource', { value: origin.source, enumerable: true });
   return slot;
 }
 
 /**
- * Mounts every router of the manifest at its mount path, in manifest order,
- * each in a slot: loaded ones serve at once, failed ones can be swapped in
- * later by recovery. Returns the slots by router result.
+ * Mounts every router of the manifest at its mount path(s), in manifest order,
+ * each in a slot: loaded ones serve at once (also one with no routes yet: it
+ * may add them later), failed ones can be swapped in later by recovery.
+ * Returns the slots by router result.
  */
-export function mountLoaded(app: { use: (path: string, handler: never) => unknown }, results: RouterResult[]): Map<RouterResult, RouterSlot> {
+export function mountLoaded(app: { use: (path: string | string[], handler: never) => unknown }, results: RouterResult[]): Map<RouterResult, RouterSlot> {
   const slots = new Map<RouterResult, RouterSlot>();
   for (const r of results) {
-    const slot = routerSlot(r.outcome === ROUTER_OUTCOME.success ? r.handle : undefined);
-    app.use(r.mount, slot as never);
+    const slot = routerSlot(r.outcome === ROUTER_OUTCOME.failed ? undefined : r.handle, { router: r.router, source: r.module });
+    app.use(r.mounts.length === 1 ? r.mounts[0]! : r.mounts, slot as never);
     slots.set(r, slot);
   }
   return slots;

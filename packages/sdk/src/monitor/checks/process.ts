@@ -32,7 +32,7 @@ function verdict(value: number, warn: number | undefined, fail: number | undefin
   return 'pass';
 }
 
-const SEVERITY = { pass: 0, warn: 1, fail: 2 } as const;
+const SEVERITY = { unknown: -1, pass: 0, warn: 1, fail: 2 } as const;
 
 function worst(a: CheckOutcome['status'], b: CheckOutcome['status']): CheckOutcome['status'] {
   return SEVERITY[b] > SEVERITY[a] ? b : a;

@@ -1,0 +1,159 @@
+/**
+ * Route truth: on every fixture app, Vigil's verdict on each declared endpoint
+ * agrees with what Express really answers. Each fixture runs on Express 4 and
+ * 5, with its modules loaded as ESM and as CommonJS, through the guard
+ * (`mountRouters`, `validate`); each row then sends the same request to the app
+ * listening on port 0. Fixture handlers name themselves in `x-answered-by`, so
+ * "agree" means: Vigil's answering layer is the one that answered (a route of
+ * its own for `registered`; the catch-all, the parameter route or the earlier
+ * layer otherwise), and `missing` is Express's own 404.
+ */
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import { expect } from 'chai';
+import express5 from 'express';
+// @ts-expect-error express4 is an npm alias of express@4 with no types of its own
+import express4Untyped from 'express4';
+import { vigil, type VigilGuard } from '../src/index.js';
+import { probePath } from '../src/monitor/checks/endpoint.js';
+import type { EndpointResult } from '../src/startup/report.js';
+import { close } from './helpers/servers.js';
+
+type AnyExpress = typeof express5;
+type Row = [method: string, route: string, verdict: string, params?: Record<string, string>];
+interface Fixture {
+  name: string;
+  routers?: Array<{ name: string; module: string; mount: string | string[] }>;
+  build(ctx: { express: AnyExpress; major: 4 | 5; load: (name: string) => Promise<Record<string, unknown>>; mountRouters: (app: unknown) => Promise<unknown> }): unknown;
+  rows: Row[];
+}
+
+const require = createRequire(import.meta.url);
+const DIR = new URL('./fixtures/route-truth/', import.meta.url);
+const FIXTURES: Fixture[] = [...require('./fixtures/route-truth/shapes.cjs'), ...require('./fixtures/route-truth/layouts.cjs')];
+const MAJORS = [
+  [4, express4Untyped as AnyExpress],
+  [5, express5],
+] as const;
+const FLAVOURS = {
+  esm: (name: string) => import(new URL(`esm/${name}.mjs`, DIR).href) as Promise<Record<string, unknown>>,
+  cjs: async (name: string) => require(new URL(`cjs/${name}.cjs`, DIR).pathname) as Record<string, unknown>,
+};
+
+/** A guard over one component declaring every row (probe values from the row), the fixture's routers loaded in `load`'s flavour. */
+function guardFor(fx: Fixture, express: AnyExpress, load: (name: string) => Promise<Record<string, unknown>>): Promise<VigilGuard> {
+  const routers = (fx.routers ?? []).map((r) => ({ name: r.name, mount: r.mount, load: async () => ({ router: ((await load(r.module)).create as (e: AnyExpress) => unknown)(express) }) }));
+  const endpoints = fx.rows.map(([method, route, , params]) => ({ method, route, probe: { enabled: false, params: params ?? {} } }));
+  return vigil({
+    manifest: { service: 'route-truth', components: { app: { policy: 'degrade', routers, endpoints } }, monitor: { enabled: false } } as never,
+    env: { VIGIL_LOG_LEVEL: 'silent' },
+    telemetry: false,
+  });
+}
+
+/** The request's real answer agrees with the verdict and its answering layer. */
+function expectAgreement(e: EndpointResult, res: Response): void {
+  const by = res.headers.get('x-answered-by');
+  const what = `${e.verdict}, answered by ${e.answeredBy?.handler ?? 'nothing'}; Express answered ${res.status} by ${by}`;
+  if (e.verdict === 'missing') {
+    expect(res.status, what).to.equal(404);
+    expect(by, what).to.equal(null);
+  } else if (e.answeredBy?.type === 'options') {
+    expect(res.status, what).to.equal(200);
+    expect(res.headers.get('allow'), what).to.be.a('string');
+    expect(by, what).to.equal(null);
+  } else {
+    expect(by, what).to.equal(e.answeredBy?.handler);
+  }
+  if (e.verdict === 'registered') expect(res.status, what).to.be.within(200, 299);
+}
+
+let rows = 0;
+for (const [major, express] of MAJORS) {
+  for (const [flavour, load] of Object.entries(FLAVOURS)) {
+    for (const fx of FIXTURES) {
+      describe(`route truth on Express ${major} (${flavour}): ${fx.name}`, () => {
+        let server: Server;
+        let base: string;
+        let endpoints: EndpointResult[];
+        before(async () => {
+          const guard = await guardFor(fx, express, load);
+          const app = (await fx.build({ express, major, load, mountRouters: (a) => guard.mountRouters(a as never) })) as Parameters<VigilGuard['validate']>[0];
+          server = (app as unknown as { listen: (p: number, h: string) => Server }).listen(0, '127.0.0.1');
+          await new Promise((r) => server.once('listening', r));
+          base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+          const report = await guard.validate(app, { throwOnFailure: false, monitor: false });
+          endpoints = report.components[0]!.endpoints;
+          await guard.shutdown();
+        });
+        after(() => close(server));
+
+        for (const [method, route, verdict, params] of fx.rows) {
+          rows++;
+          it(`${method} ${route}${params ? ` (${Object.values(params).join(', ')})` : ''}: ${verdict}, as Express answers`, async () => {
+            const e = endpoints.find((x) => x.method === method && x.route === route)!;
+            expect(e.verdict, e.reason).to.equal(verdict);
+            expect(e.registered).to.equal(verdict === 'registered');
+            if (verdict !== 'registered' && verdict !== 'missing') expect(e.reason).to.be.a('string').and.contain(e.answeredBy!.handler);
+            const target = probePath({ route, probe: { params: params ?? {} } } as never);
+            const res = await fetch(`${base}${'path' in target ? target.path : route}`, { method });
+            expectAgreement(e, res);
+          });
+        }
+      });
+    }
+  }
+}
+
+describe('route truth: the table', () => {
+  it('covers every fixture on Express 4 and 5, as ESM and CommonJS', () => {
+    expect(FIXTURES.length).to.be.at.least(10);
+    expect(rows).to.equal(FIXTURES.reduce((n, f) => n + f.rows.length, 0) * 4);
+    console.log(`      route truth: ${rows} rows (${FIXTURES.length} fixtures × Express 4, 5 × ESM, CommonJS)`);
+  });
+});
+
+
+describe('route truth: the live route report', () => {
+  for (const [major, express] of MAJORS) {
+    for (const [flavour, load] of Object.entries(FLAVOURS)) {
+      it(`on Express ${major} (${flavour}), a router whose routes come late is mounted, warns, and counts once they appear; a route gone at run time fails`, async () => {
+        const fx: Fixture = { name: 'late', routers: [{ name: 'late', module: 'routers/late', mount: '/shop' }], build: () => undefined, rows: [['GET', '/shop/catalogue', 'registered']] };
+        const guard = await guardFor(fx, express, load);
+        const app = express();
+        const [late] = await guard.mountRouters(app as never);
+        const server = await new Promise<Server>((resolve) => {
+          const s = app.listen(0, '127.0.0.1', () => resolve(s));
+        });
+        const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/shop/catalogue`;
+        try {
+          const report = await guard.validate(app as never, { throwOnFailure: false, monitor: false });
+          const c = report.components[0]!;
+          expect(late!.outcome).to.equal('no_routes');
+          expect(c.status).to.equal('warn');
+          expect(c.warnings.join()).to.contain('router late has no routes yet');
+          expect(c.endpoints[0]!.verdict).to.equal('missing');
+          expect((await fetch(url)).status).to.equal(404);
+
+          (late!.handle as { ready: () => void }).ready(); // the async set-up finishes
+          const now = guard.refreshInventory()!;
+          expect((await fetch(url)).headers.get('x-answered-by')).to.equal('lateCatalogue'); // mounted all along
+          expect(now.components[0]!.endpoints[0]).to.deep.include({ verdict: 'registered', registered: true });
+          expect(now.components[0]!.status).to.equal('pass');
+          expect(now.components[0]!.routers[0]!.outcome).to.equal('success');
+          expect(now.missingEndpoints).to.deep.equal([]);
+          expect(guard.report).to.equal(now); // the health bodies and the gauges read this one
+
+          ((late!.handle as { stack: unknown[] }).stack).length = 0; // the route disappears at run time
+          const gone = guard.refreshInventory()!;
+          expect((await fetch(url)).status).to.equal(404);
+          expect(gone.components[0]!.endpoints[0]!.verdict).to.equal('missing');
+          expect(gone.missingEndpoints).to.deep.equal(['GET /shop/catalogue']);
+        } finally {
+          await guard.shutdown();
+          await close(server);
+        }
+      });
+    }
+  }
+});
