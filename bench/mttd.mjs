@@ -106,9 +106,9 @@ async function startPipeline() {
   const promOptions = stack.localPrometheusOptions({ alertmanagerUrl: am.url });
   const prom = await rig.startPrometheus(promOptions);
   cleanups.push(() => prom.stop());
-  const vmagent = await rig.startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
-  cleanups.push(() => vmagent.stop());
-  return { hooks, am, prom, vmagent, promEvaluationInterval: promOptions.evaluationInterval };
+  const collector = await rig.startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+  cleanups.push(() => collector.stop());
+  return { hooks, am, prom, collector, promEvaluationInterval: promOptions.evaluationInterval };
 }
 
 const slackText = (r) => JSON.stringify(r.body ?? '');
@@ -177,7 +177,7 @@ const scenarios = {
     groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
-      const { hooks, am, prom, vmagent } = pipeline;
+      const { hooks, am, prom, collector } = pipeline;
       const service = newService();
       const e = await startEvaluator({
         source: { type: 'prometheus', url: prom.url, selector: `service_name="${service}"` },
@@ -190,7 +190,7 @@ const scenarios = {
         app = await startExample({
           VIGIL_DEMO_BREAK: 'user_management',
           OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
           OTEL_TRACES_EXPORTER: 'none',
         });
         await hooks.waitFor((r) => r.path === '/slack/alerts' && slackText(r).includes(service) && slackText(r).includes('VigilBusinessImpact'), 60_000).finally(async () => noteSplit('startup-prom-eval', app.spawnedAt, await watch.stop()));
@@ -209,13 +209,13 @@ const scenarios = {
     groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
-      const { hooks, vmagent } = pipeline;
+      const { hooks, collector } = pipeline;
       const service = newService();
       const watch = watchAlertmanager(service, 'VigilRouterImportFailed');
       const app = await startExample({
         VIGIL_DEMO_BREAK: 'user_management',
         OTEL_SERVICE_NAME: service,
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
         OTEL_TRACES_EXPORTER: 'none',
       });
       try {
@@ -272,7 +272,7 @@ const scenarios = {
     groupWait: 5,
     explain: `the SDK flips a check after 3 failed probes in a row (${2 * PROBE_INTERVAL_S}–${3 * PROBE_INTERVAL_S} s), then the evaluator's 5 s poll and Alertmanager's 5 s group_wait`,
     async run() {
-      const { hooks, am, prom, vmagent } = pipeline;
+      const { hooks, am, prom, collector } = pipeline;
       const service = newService();
       const e = await startEvaluator({
         source: { type: 'prometheus', url: prom.url, selector: `service_name="${service}"` },
@@ -283,7 +283,7 @@ const scenarios = {
         app = await startExample({
           VIGIL_MANIFEST: runtimeManifest,
           OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
           OTEL_TRACES_EXPORTER: 'none',
         });
         await app.serving();
@@ -369,8 +369,8 @@ const doc = {
     evaluator: 'examples/marketedge-api/evaluator.yaml (interval 1s), in this process; Prometheus source: default poll interval 5s, selector on the run\'s service',
     app: 'examples/marketedge-api (dist), default SDK export interval (10 s) — a change of state is flushed at once',
     runtimeManifest: `examples/marketedge-api/vigil.yaml with endpoints: ${PROBE_INTERVAL_S}s (failureThreshold 3)`,
-    prometheus: pipeline ? `deploy/prometheus/rules, evaluation_interval ${pipeline.promEvaluationInterval}` : 'not started',
-    alertmanager: 'deploy/alertmanager/alertmanager.yml with the committed timings (group_wait 5 s for critical, high and the business contexts)',
+    prometheus: pipeline ? `prometheus/rules, evaluation_interval ${pipeline.promEvaluationInterval}` : 'not started',
+    alertmanager: 'alertmanager/alertmanager.yml with the committed timings (group_wait 5 s for critical, high and the business contexts)',
     vmagent: 'stands in for the OpenTelemetry Collector; remote write flushed every 1 s',
     seconds: Math.round((performance.now() - started) / 1000),
   },
