@@ -140,6 +140,27 @@ function watchAlertmanager(service, alertname) {
     },
   };
 }
+/** The example with probes every PROBE_INTERVAL_S s, exporting OTLP/HTTP protobuf to the Collector, serving. */
+async function startRuntimeApp(service, otlpMetricsUrl) {
+  const app = await startExample({
+    VIGIL_MANIFEST: runtimeManifest,
+    OTEL_SERVICE_NAME: service,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: otlpMetricsUrl,
+    OTEL_TRACES_EXPORTER: 'none',
+  });
+  await app.serving();
+  return app;
+}
+
+/** After a random wait of up to one probe period, login starts answering 503 (SIGUSR2); Alertmanager is watched for `alertname` from then. */
+async function injectRuntimeFault(app, service, alertname) {
+  await jitter(PROBE_INTERVAL_S * 1000);
+  const watch = watchAlertmanager(service, alertname);
+  const faultAt = performance.now();
+  app.proc.kill('SIGUSR2');
+  return { faultAt, watch };
+}
+
 const split = {}; // scenario → [ms from the start to the alert in Alertmanager]
 const noteSplit = (name, from, at) => at !== undefined && (split[name] ??= []).push(at - from);
 
@@ -284,18 +305,9 @@ const scenarios = {
       });
       let app;
       try {
-        app = await startExample({
-          VIGIL_MANIFEST: runtimeManifest,
-          OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
-          OTEL_TRACES_EXPORTER: 'none',
-        });
-        await app.serving();
+        app = await startRuntimeApp(service, collector.otlpMetricsUrl);
         await until(() => e.evaluator.status().services.some((s) => s.service === service), 30_000, `${service} at the evaluator through Prometheus`);
-        await jitter(PROBE_INTERVAL_S * 1000);
-        const watch = watchAlertmanager(service, 'VigilBusinessImpact');
-        const faultAt = performance.now();
-        app.proc.kill('SIGUSR2');
+        const { faultAt, watch } = await injectRuntimeFault(app, service, 'VigilBusinessImpact');
         await hooks
           .waitFor((r) => r.path === '/pagerduty' && r.body?.event_action === 'trigger' && r.body.payload?.source === service && r.body.payload.component === 'authentication', 90_000)
           .finally(async () => noteSplit('runtime-prom-eval', faultAt, await watch.stop()));
@@ -318,18 +330,9 @@ const scenarios = {
       const service = newService();
       let app;
       try {
-        app = await startExample({
-          VIGIL_MANIFEST: runtimeManifest,
-          OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
-          OTEL_TRACES_EXPORTER: 'none',
-        });
-        await app.serving();
+        app = await startRuntimeApp(service, collector.otlpMetricsUrl);
         await until(async () => (await prom.query(`vigil_probe_success{service_name="${service}"}`)).length > 0, 30_000, `${service} in Prometheus`);
-        await jitter(PROBE_INTERVAL_S * 1000);
-        const watch = watchAlertmanager(service, 'VigilEndpointProbeFailing');
-        const faultAt = performance.now();
-        app.proc.kill('SIGUSR2');
+        const { faultAt, watch } = await injectRuntimeFault(app, service, 'VigilEndpointProbeFailing');
         await hooks
           .waitFor((r) => r.path === '/pagerduty' && r.body?.event_action === 'trigger' && slackText(r).includes(service) && slackText(r).includes('VigilEndpointProbeFailing'), 150_000)
           .finally(async () => noteSplit('runtime-prom-rules', faultAt, await watch.stop()));
