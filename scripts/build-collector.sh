@@ -65,7 +65,7 @@ if ! (cd "$ROOT" && "$OCB" --config "$MANIFEST" 2>&1) | tee "$LOG" \
 fi
 [[ -x "$OUT/build/$NAME" ]] || die "ocb finished but $OUT/build/$NAME is missing (log: $LOG)"
 
-cp "$OUT/build/$NAME" "$BIN.tmp"
+mv "$OUT/build/$NAME" "$BIN.tmp"   # the generated sources stay in build/ to look at
 mv "$BIN.tmp" "$BIN"
 ln -sfn "${BIN##*/}" "$LINK"
 # Binaries of earlier manifests (~100 MB each) are no longer used by anything here.
