@@ -6,24 +6,28 @@
  *   startup-embedded     the example API with user_management failing to import, exporting OTLP/HTTP
  *                        JSON straight to an evaluator (the example's evaluator.yaml, source otlp)
  *                        whose webhook notifier pages a receiver: process spawn → the page.
- *   startup-prom-eval    the same fault, app → vmagent → Prometheus; the evaluator on the Prometheus
+ *   startup-prom-eval    the same fault, app → the OpenTelemetry Collector (collector-config.yaml) →
+ *                        Prometheus (remote write); the evaluator on the Prometheus
  *                        source → the real Alertmanager with the committed routing and timings →
  *                        the Slack stand-in (#alerts): process spawn → the Slack message.
  *   startup-prom-rules   the same, but no evaluator: the committed Prometheus rules alone →
  *                        Alertmanager → Slack #alerts.
  *   runtime-embedded     a healthy app, then login starts answering 503 (SIGUSR2 toggles the
  *                        example's runtime fault) with endpoint probes every 5 s: the signal → the page.
- *   runtime-prom-eval    the same fault through vmagent → Prometheus → the evaluator on the
+ *   runtime-prom-eval    the same fault through the Collector → Prometheus → the evaluator on the
  *                        Prometheus source → Alertmanager → the PagerDuty stand-in (CRITICAL_AUTH).
+ *   runtime-prom-rules   the same, but no evaluator: the committed rule VigilEndpointProbeFailing
+ *                        (`for: 1m`) → Alertmanager → PagerDuty.
  *
  * Each scenario runs `--runs` times (default 3; --quick 1), the scenarios alternating in order
  * from round to round; the medians are reported with min/max. One Prometheus, Alertmanager and
- * vmagent serve all runs; every run gets its own service name (OTEL_SERVICE_NAME), hence its own
+ * Collector serve all runs; every run gets its own service name (OTEL_SERVICE_NAME), hence its own
  * Alertmanager group (grouped by alertname, service, component), so no run inherits another's
  * group_wait or inhibition. Before each fault, a random wait of up to one evaluator/probe period
  * so that the runs do not start in lock-step with the evaluator's poll or the probes.
  *
- * Needs the build (npm run build) and the stack binaries (npm run stack:fetch). The rig's test
+ * Needs the build (npm run build), the stack binaries (npm run stack:fetch) and the Collector
+ * (npm run stack:collector). The rig's test
  * helpers (test/helpers/*.ts) are loaded through tsx's API, so plain `node` runs this:
  *
  *   node bench/mttd.mjs [--runs 3] [--quick] [--out bench/results/mttd.json]
@@ -94,7 +98,7 @@ const cleanups = [];
 let pipeline;
 
 async function startPipeline() {
-  log('starting the stand-ins, Alertmanager (committed config and timings), Prometheus (committed rules, 5 s evaluation) and vmagent');
+  log('starting the stand-ins, Alertmanager (committed config and timings), Prometheus (committed rules, 5 s evaluation) and the OpenTelemetry Collector (collector-config.yaml)');
   const hooks = await stack.startStandIns();
   cleanups.push(() => hooks.stop());
   const smtp = await stack.startSmtpSink();
@@ -106,9 +110,9 @@ async function startPipeline() {
   const promOptions = stack.localPrometheusOptions({ alertmanagerUrl: am.url });
   const prom = await rig.startPrometheus(promOptions);
   cleanups.push(() => prom.stop());
-  const vmagent = await rig.startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
-  cleanups.push(() => vmagent.stop());
-  return { hooks, am, prom, vmagent, promEvaluationInterval: promOptions.evaluationInterval };
+  const collector = await rig.startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+  cleanups.push(() => collector.stop());
+  return { hooks, am, prom, collector, promEvaluationInterval: promOptions.evaluationInterval };
 }
 
 const slackText = (r) => JSON.stringify(r.body ?? '');
@@ -136,6 +140,27 @@ function watchAlertmanager(service, alertname) {
     },
   };
 }
+/** The example with probes every PROBE_INTERVAL_S s, exporting OTLP/HTTP protobuf to the Collector, serving. */
+async function startRuntimeApp(service, otlpMetricsUrl) {
+  const app = await startExample({
+    VIGIL_MANIFEST: runtimeManifest,
+    OTEL_SERVICE_NAME: service,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: otlpMetricsUrl,
+    OTEL_TRACES_EXPORTER: 'none',
+  });
+  await app.serving();
+  return app;
+}
+
+/** After a random wait of up to one probe period, login starts answering 503 (SIGUSR2); Alertmanager is watched for `alertname` from then. */
+async function injectRuntimeFault(app, service, alertname) {
+  await jitter(PROBE_INTERVAL_S * 1000);
+  const watch = watchAlertmanager(service, alertname);
+  const faultAt = performance.now();
+  app.proc.kill('SIGUSR2');
+  return { faultAt, watch };
+}
+
 const split = {}; // scenario → [ms from the start to the alert in Alertmanager]
 const noteSplit = (name, from, at) => at !== undefined && (split[name] ??= []).push(at - from);
 
@@ -171,13 +196,13 @@ const scenarios = {
   },
 
   'startup-prom-eval': {
-    label: 'startup fault, via Prometheus + evaluator (vmagent → Prometheus → evaluator → Alertmanager → Slack #alerts)',
+    label: 'startup fault, via Prometheus + evaluator (Collector → Prometheus → evaluator → Alertmanager → Slack #alerts)',
     target: 15,
     needsPipeline: true,
     groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
-      const { hooks, am, prom, vmagent } = pipeline;
+      const { hooks, am, prom, collector } = pipeline;
       const service = newService();
       const e = await startEvaluator({
         source: { type: 'prometheus', url: prom.url, selector: `service_name="${service}"` },
@@ -190,7 +215,7 @@ const scenarios = {
         app = await startExample({
           VIGIL_DEMO_BREAK: 'user_management',
           OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
           OTEL_TRACES_EXPORTER: 'none',
         });
         await hooks.waitFor((r) => r.path === '/slack/alerts' && slackText(r).includes(service) && slackText(r).includes('VigilBusinessImpact'), 60_000).finally(async () => noteSplit('startup-prom-eval', app.spawnedAt, await watch.stop()));
@@ -203,19 +228,19 @@ const scenarios = {
   },
 
   'startup-prom-rules': {
-    label: 'startup fault, via the Prometheus rules alone (vmagent → Prometheus → Alertmanager → Slack #alerts)',
+    label: 'startup fault, via the Prometheus rules alone (Collector → Prometheus → Alertmanager → Slack #alerts)',
     target: 15,
     needsPipeline: true,
     groupWait: 5,
     explain: 'the original design asked < 2 min',
     async run() {
-      const { hooks, vmagent } = pipeline;
+      const { hooks, collector } = pipeline;
       const service = newService();
       const watch = watchAlertmanager(service, 'VigilRouterImportFailed');
       const app = await startExample({
         VIGIL_DEMO_BREAK: 'user_management',
         OTEL_SERVICE_NAME: service,
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
         OTEL_TRACES_EXPORTER: 'none',
       });
       try {
@@ -266,13 +291,13 @@ const scenarios = {
   },
 
   'runtime-prom-eval': {
-    label: `runtime fault (login answers 503, probes every ${PROBE_INTERVAL_S} s), via Prometheus + evaluator (→ Alertmanager → PagerDuty)`,
+    label: `runtime fault (login answers 503, probes every ${PROBE_INTERVAL_S} s), via Prometheus + evaluator (Collector → Prometheus → evaluator → Alertmanager → PagerDuty)`,
     target: PROBE_INTERVAL_S + 10,
     needsPipeline: true,
     groupWait: 5,
     explain: `the SDK flips a check after 3 failed probes in a row (${2 * PROBE_INTERVAL_S}–${3 * PROBE_INTERVAL_S} s), then the evaluator's 5 s poll and Alertmanager's 5 s group_wait`,
     async run() {
-      const { hooks, am, prom, vmagent } = pipeline;
+      const { hooks, am, prom, collector } = pipeline;
       const service = newService();
       const e = await startEvaluator({
         source: { type: 'prometheus', url: prom.url, selector: `service_name="${service}"` },
@@ -280,18 +305,9 @@ const scenarios = {
       });
       let app;
       try {
-        app = await startExample({
-          VIGIL_MANIFEST: runtimeManifest,
-          OTEL_SERVICE_NAME: service,
-          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
-          OTEL_TRACES_EXPORTER: 'none',
-        });
-        await app.serving();
+        app = await startRuntimeApp(service, collector.otlpMetricsUrl);
         await until(() => e.evaluator.status().services.some((s) => s.service === service), 30_000, `${service} at the evaluator through Prometheus`);
-        await jitter(PROBE_INTERVAL_S * 1000);
-        const watch = watchAlertmanager(service, 'VigilBusinessImpact');
-        const faultAt = performance.now();
-        app.proc.kill('SIGUSR2');
+        const { faultAt, watch } = await injectRuntimeFault(app, service, 'VigilBusinessImpact');
         await hooks
           .waitFor((r) => r.path === '/pagerduty' && r.body?.event_action === 'trigger' && r.body.payload?.source === service && r.body.payload.component === 'authentication', 90_000)
           .finally(async () => noteSplit('runtime-prom-eval', faultAt, await watch.stop()));
@@ -299,6 +315,30 @@ const scenarios = {
       } finally {
         await app?.stop();
         await e.evaluator.stop(1000);
+      }
+    },
+  },
+
+  'runtime-prom-rules': {
+    label: `runtime fault (login answers 503, probes every ${PROBE_INTERVAL_S} s), via the Prometheus rules alone (Collector → Prometheus → Alertmanager → PagerDuty)`,
+    target: 3 * PROBE_INTERVAL_S + 60 + 15,
+    needsPipeline: true,
+    groupWait: 5,
+    explain: `the SDK flips a check after 3 failed probes in a row (${2 * PROBE_INTERVAL_S}–${3 * PROBE_INTERVAL_S} s), then the rule's \`for: 1m\` and Alertmanager's 5 s group_wait`,
+    async run() {
+      const { hooks, prom, collector } = pipeline;
+      const service = newService();
+      let app;
+      try {
+        app = await startRuntimeApp(service, collector.otlpMetricsUrl);
+        await until(async () => (await prom.query(`vigil_probe_success{service_name="${service}"}`)).length > 0, 30_000, `${service} in Prometheus`);
+        const { faultAt, watch } = await injectRuntimeFault(app, service, 'VigilEndpointProbeFailing');
+        await hooks
+          .waitFor((r) => r.path === '/pagerduty' && r.body?.event_action === 'trigger' && slackText(r).includes(service) && slackText(r).includes('VigilEndpointProbeFailing'), 150_000)
+          .finally(async () => noteSplit('runtime-prom-rules', faultAt, await watch.stop()));
+        return performance.now() - faultAt;
+      } finally {
+        await app?.stop();
       }
     },
   },
@@ -369,9 +409,9 @@ const doc = {
     evaluator: 'examples/marketedge-api/evaluator.yaml (interval 1s), in this process; Prometheus source: default poll interval 5s, selector on the run\'s service',
     app: 'examples/marketedge-api (dist), default SDK export interval (10 s) — a change of state is flushed at once',
     runtimeManifest: `examples/marketedge-api/vigil.yaml with endpoints: ${PROBE_INTERVAL_S}s (failureThreshold 3)`,
-    prometheus: pipeline ? `deploy/prometheus/rules, evaluation_interval ${pipeline.promEvaluationInterval}` : 'not started',
-    alertmanager: 'deploy/alertmanager/alertmanager.yml with the committed timings (group_wait 5 s for critical, high and the business contexts)',
-    vmagent: 'stands in for the OpenTelemetry Collector; remote write flushed every 1 s',
+    prometheus: pipeline ? `prometheus/rules, evaluation_interval ${pipeline.promEvaluationInterval}` : 'not started',
+    alertmanager: 'alertmanager/alertmanager.yml with the committed timings (group_wait 5 s for critical, high and the business contexts)',
+    collector: 'Vigil\'s OpenTelemetry Collector (collector/builder-config.yaml) running collector-config.yaml: batch 200 ms, prometheus_remote_write',
     seconds: Math.round((performance.now() - started) / 1000),
   },
   rows,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fetch the real observability stack used by the end-to-end tests:
-#   prometheus, promtool, prometheus-alertmanager (+ amtool), victoria-metrics (vmagent),
-#   docker-compose (the Compose v2 CLI plugin: validates deploy/docker-compose.yml, no engine needed)
+#   prometheus, promtool, prometheus-alertmanager (+ amtool),
+#   docker-compose (the Compose v2 CLI plugin: validates docker-compose.yml, no engine needed)
 # from Debian 13 (trixie), unpacked with `dpkg -x` into <repo>/.stack/root — never installed.
 #
-# See shared design TEST-RIG.md. A private apt configuration (own sources.list, lists and
+# The OpenTelemetry Collector is not a Debian package: scripts/build-collector.sh builds it from
+# upstream Go modules into .stack/otelcol. See shared design TEST-RIG.md. A private apt configuration (own sources.list, lists and
 # cache dirs under .stack/apt) is used, so the machine's own apt state is never touched.
 # A second run with everything in place exits at once ("stack: cached").
 #
@@ -21,7 +22,7 @@ STAMP="$STACK/.complete"
 
 SUITE=trixie
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-PACKAGES=(prometheus promtool prometheus-alertmanager victoria-metrics docker-compose)
+PACKAGES=(prometheus promtool prometheus-alertmanager docker-compose)
 # binaries that must exist under $DEST (and run) after unpacking, relative to it. Debian ships
 # Compose v2 as a Docker CLI plugin; the plugin binary also runs on its own as `docker-compose`.
 BINS=(
@@ -29,11 +30,10 @@ BINS=(
   usr/bin/promtool
   usr/bin/prometheus-alertmanager
   usr/bin/amtool
-  usr/bin/vmagent
   usr/libexec/docker/cli-plugins/docker-compose
 )
 # Bumped whenever what is fetched changes, so that a cached .stack from before is fetched again.
-STAMP_VERSION=2
+STAMP_VERSION=3
 
 # Debian's Alertmanager is patched to read its notification templates from a fixed directory
 # (instead of the copies upstream embeds in the binary) and exits at startup without them
@@ -193,11 +193,6 @@ for b in "${BINS[@]}"; do
     die "${b##*/} --version failed"
   fi
   v="$(printf '%s\n' "$out" | sed -n 's/.*version \([^ ]*\).*/\1/p' | head -n 1)"
-  if [[ -z "$v" ]]; then
-    # Debian builds vmagent without its version ldflags: `vmagent --version` prints an empty
-    # line (exit 0). Report the package version instead.
-    v="(binary reports none; package $(printf '%s\n' "${versions[@]}" | sed -n 's/^victoria-metrics=//p'))"
-  fi
   printf 'stack:   %-24s %s\n' "${b##*/}" "$v"
 done
 

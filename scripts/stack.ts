@@ -1,24 +1,25 @@
 /**
- * `npm run stack`: the committed stack (deploy/) on a machine without Docker, from the Debian
- * binaries that `npm run stack:fetch` unpacks into .stack/ — the same processes the end-to-end
- * tests run (test/helpers/rig.ts, test/helpers/stack.ts):
+ * `npm run stack`: the committed stack on a machine without Docker, from the Debian binaries that
+ * `npm run stack:fetch` unpacks into .stack/ and the Collector that `npm run stack:collector`
+ * builds there — the same processes the end-to-end tests run (test/helpers/rig.ts,
+ * test/helpers/stack.ts):
  *
- *   example API ──OTLP/protobuf──▶ vmagent (standing in for the OpenTelemetry Collector)
- *        ──remote write──▶ Prometheus (deploy/prometheus/rules) ──▶ Alertmanager (deploy/alertmanager)
+ *   example API ──OTLP/protobuf──▶ OpenTelemetry Collector (collector-config.yaml)
+ *        ──remote write──▶ Prometheus (prometheus/rules) ──▶ Alertmanager (alertmanager/)
  *        ──▶ local stand-ins for PagerDuty, Slack, email and the webhooks, printed here
- *   evaluator (Prometheus source, its own metrics to vmagent) ──▶ the same Alertmanager
+ *   evaluator (Prometheus source, its own metrics to the Collector) ──▶ the same Alertmanager
  *
  *   npm run stack                        the incident: user_management fails to import
  *   npm run stack -- --break auth        a fail-fast component: the API refuses to start
  *   npm run stack -- --healthy           nothing broken
  *   npm run stack -- --once              exit 0 after the first page (exit 1 if none within 90 s)
  *
- * Grafana and the Collector have no Debian or npm package: the dashboards are provisioned by
- * deploy/docker-compose.yml for users with Docker. Ctrl-C stops everything.
+ * Grafana has no Debian or npm package: the dashboards are provisioned by docker-compose.yml for
+ * users with Docker. Ctrl-C stops everything.
  */
 import { parseArgs } from 'node:util';
 import { startExample, type ExampleApp } from '../test/helpers/example.js';
-import { startAlertmanager, startPrometheus, startVmagent, type WebhookRequest } from '../test/helpers/rig.js';
+import { startAlertmanager, startPrometheus, startCollector, type WebhookRequest } from '../test/helpers/rig.js';
 import {
   localAlertmanagerConfig,
   localPrometheusOptions,
@@ -91,23 +92,23 @@ setInterval(() => {
   while (seenMail < smtp.mails.length) onMail(smtp.mails[seenMail++]!);
 }, 250).unref();
 
-step('Alertmanager with deploy/alertmanager/alertmanager.yml (receivers redirected to the local stand-ins)');
+step('Alertmanager with alertmanager/alertmanager.yml (receivers redirected to the local stand-ins)');
 const amConfig = await localAlertmanagerConfig({ standInsUrl: hooks.url, smtpPort: smtp.port });
 cleanups.push(() => amConfig.cleanup());
 const am = await startAlertmanager({ config: amConfig.config });
 cleanups.push(() => am.stop());
-step('Prometheus with deploy/prometheus/rules');
+step('Prometheus with prometheus/rules');
 const prom = await startPrometheus(localPrometheusOptions({ alertmanagerUrl: am.url }));
 cleanups.push(() => prom.stop());
-step('vmagent (standing in for the OpenTelemetry Collector)');
-const vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
-cleanups.push(() => vmagent.stop());
+step('the OpenTelemetry Collector with collector-config.yaml');
+const collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+cleanups.push(() => collector.stop());
 
 step('the evaluator on the Prometheus source');
 const evaluator = await startPrometheusEvaluator({
   prometheusUrl: prom.url,
   alertmanagerUrl: am.url,
-  otlpMetricsUrl: vmagent.otlpMetricsUrl,
+  otlpMetricsUrl: collector.otlpMetricsUrl,
   pollInterval: '2s',
   exportIntervalMs: 5000,
   logLevel: 'warn',
@@ -119,7 +120,7 @@ step(`the example API${broken ? ` (VIGIL_DEMO_BREAK=${broken})` : ''}`);
 const app: ExampleApp = await startExample({
   VIGIL_DEMO_BREAK: broken,
   VIGIL_LOG_LEVEL: 'silent',
-  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
   OTEL_METRIC_EXPORT_INTERVAL: '5000',
   OTEL_TRACES_EXPORTER: 'none',
 });
@@ -128,11 +129,11 @@ const serving = await Promise.race([app.serving(20_000).then(() => true), app.ex
 
 say(bold('\nRunning (Ctrl-C stops everything):\n'));
 say(`  example API    ${serving ? app.url : `exited: it refused to start (fail-fast) — as Vigil intends with ${broken} broken`}`);
-say(`  Prometheus     ${prom.url}/alerts          rules from deploy/prometheus/rules`);
-say(`  Alertmanager   ${am.url}/#/alerts         routing from deploy/alertmanager/alertmanager.yml`);
+say(`  Prometheus     ${prom.url}/alerts          rules from prometheus/rules`);
+say(`  Alertmanager   ${am.url}/#/alerts         routing from alertmanager/alertmanager.yml`);
 say(`  evaluator      ${evaluator.url}/           status page`);
-say(`  vmagent        ${vmagent.otlpMetricsUrl}   OTLP/HTTP protobuf in`);
-say(`  Grafana        not on this machine: deploy/grafana/dashboards/*.json with docker compose (docs/stack.md)`);
+say(`  Collector      ${collector.otlpUrl}   OTLP/HTTP in, health ${collector.healthUrl}`);
+say(`  Grafana        not on this machine: grafana/dashboards/*.json with docker compose (docs/stack.md)`);
 say(bold('\nWhat reaches PagerDuty, Slack, email and the webhooks:\n'));
 
 if (values.once) {

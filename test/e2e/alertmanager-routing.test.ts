@@ -1,5 +1,5 @@
 /**
- * deploy/alertmanager/alertmanager.yml in the real Alertmanager (0.28.1): what reaches PagerDuty,
+ * alertmanager/alertmanager.yml in the real Alertmanager (0.28.1): what reaches PagerDuty,
  * Slack, email and the webhooks, and what the inhibition rules hold back. amtool can test routes
  * (test/unit/stack/alertmanager-config.test.ts) but not inhibition; this posts alerts to a running
  * Alertmanager and records what it delivers.

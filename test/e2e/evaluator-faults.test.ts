@@ -1,7 +1,7 @@
 /**
  * The evaluator loses nothing, with real processes: the evaluator CLI
  * (packages/evaluator/dist/cli.js, so that it can be SIGKILLed), the example API,
- * the real Alertmanager / Prometheus / vmagent of the rig, a webhook receiver.
+ * the real Alertmanager / Prometheus / OpenTelemetry Collector of the rig, a webhook receiver.
  *
  * a. Alertmanager down for a minute while alerts are raised: each reaches the
  *    webhook behind Alertmanager once it is back, once, as the same incident.
@@ -30,12 +30,12 @@ import {
   freePort,
   startAlertmanager,
   startPrometheus,
-  startVmagent,
+  startCollector,
   startWebhookReceiver,
   webhookAlertmanagerConfig,
   type Alertmanager,
   type Prometheus,
-  type Vmagent,
+  type Collector,
   type WebhookReceiver,
 } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
@@ -231,8 +231,8 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
   it('c. Prometheus down under a running evaluator: 503 with the reason, nothing resolved or raised by the outage; up again when it returns', async () => {
     let prom: Prometheus = await startPrometheus();
     stops.push(() => prom.stop());
-    const vmagent: Vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
-    stops.push(() => vmagent.stop());
+    const collector: Collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+    stops.push(() => collector.stop());
     const promPort = Number(new URL(prom.url).port);
     const port = await freePort();
     const config = await writeConfig('prom-down', {
@@ -243,11 +243,11 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
     });
     const cli = await startCli(config, port);
     clis.push(cli);
-    const viaVmagent = (env: NodeJS.ProcessEnv) =>
-      startExample({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl, OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_TRACES_EXPORTER: 'none', ...env }).then((a) => (apps.push(a), a));
+    const viaCollector = (env: NodeJS.ProcessEnv) =>
+      startExample({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl, OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_TRACES_EXPORTER: 'none', ...env }).then((a) => (apps.push(a), a));
     // One alert from a broken router, one silence alert from a service that died.
-    await viaVmagent({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-faults', VIGIL_DEMO_BREAK: 'user_management' });
-    const doomed = await viaVmagent({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-faults,service.name=billing-api' });
+    await viaCollector({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-faults', VIGIL_DEMO_BREAK: 'user_management' });
+    const doomed = await viaCollector({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-faults,service.name=billing-api' });
     await waitFor(async () => (await status(cli)).alerts.some((a) => a.component === 'user_management' && a.state === 'firing'), { timeoutMs: 30_000, what: 'the user_management alert via Prometheus' });
     await waitFor(async () => ((await (await fetch(`${cli.url}/api/v1/status`)).json()) as { services: Array<{ service: string }> }).services.some((s) => s.service === 'billing-api'), { timeoutMs: 20_000, what: 'billing-api seen' });
     await doomed.stop();
@@ -278,7 +278,7 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
     await waitFor(async () => (await fetch(`${cli.url}/ready`)).status === 200, { timeoutMs: 15_000, what: '/ready 200 again' });
     const upAgainMs = performance.now() - backAt;
     expect((await status(cli)).source).to.deep.include({ up: true });
-    // And for more than silentAfter after the return (vmagent re-sends into the new, empty Prometheus).
+    // And for more than silentAfter after the return (the Collector re-sends into the new, empty Prometheus).
     await sleep(8_000);
     const final = await status(cli);
     expect(final.alerts.map((a) => `${a.key} ${a.state}`).sort()).to.deep.equal(['billing-api| firing', 'marketedge-api|user_management firing']);

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { otlpJsonEvery1s, startExample, type ExampleApp } from '../helpers/example.js';
 import { exampleEvaluatorConfig, startEvaluator, type RunningEvaluator } from '../helpers/evaluator.js';
-import { startAlertmanager, startPrometheus, startVmagent, startWebhookReceiver, webhookAlertmanagerConfig, type Alertmanager, type Prometheus, type Vmagent, type WebhookReceiver } from '../helpers/rig.js';
+import { startAlertmanager, startPrometheus, startCollector, startWebhookReceiver, webhookAlertmanagerConfig, type Alertmanager, type Prometheus, type Collector, type WebhookReceiver } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface AmAlert { status: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string }
@@ -117,13 +117,13 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
 
   describe('with the prometheus source', () => {
     let prom: Prometheus;
-    let vmagent: Vmagent;
+    let collector: Collector;
     before(async () => {
       prom = await startPrometheus();
-      vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+      collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
     });
     after(async () => {
-      await vmagent?.stop();
+      await collector?.stop();
       await prom?.stop();
     });
 
@@ -132,7 +132,7 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
       await evaluatorWith({ source });
       await evaluatorWith({ source });
       const a = await startExample({
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
         OTEL_TRACES_EXPORTER: 'none',
         OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-ha',
         VIGIL_DEMO_BREAK: 'user_management',

@@ -1,5 +1,5 @@
 /**
- * Proves the end-to-end rig itself: real vmagent → Prometheus, real Alertmanager → webhook,
+ * Proves the end-to-end rig itself: real OpenTelemetry Collector (collector-config.yaml) → Prometheus, real Alertmanager → webhook,
  * real promtool. If one of these fails, every e2e test built on the rig would be meaningless.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,38 +13,38 @@ import {
   runTool,
   startAlertmanager,
   startPrometheus,
-  startVmagent,
+  startCollector,
   startWebhookReceiver,
   waitForSeries,
   type Alertmanager,
   type Prometheus,
-  type Vmagent,
+  type Collector,
   type WebhookReceiver,
 } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('e2e rig: real Prometheus, vmagent, Alertmanager, promtool', function () {
+describe('e2e rig: real Prometheus, OpenTelemetry Collector, Alertmanager, promtool', function () {
   this.timeout(60_000);
 
-  describe('OTLP/HTTP protobuf → vmagent → Prometheus remote write', () => {
+  describe('OTLP/HTTP protobuf → the Collector → Prometheus remote write', () => {
     let prom: Prometheus | undefined;
-    let vmagent: Vmagent | undefined;
+    let collector: Collector | undefined;
     let provider: MeterProvider | undefined;
 
     before(async () => {
       prom = await startPrometheus();
-      vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+      collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
     });
 
     after(async () => {
       await provider?.shutdown().catch(() => undefined);
-      await vmagent?.stop();
+      await collector?.stop();
       await prom?.stop();
     });
 
     it('turns an OpenTelemetry gauge into a Prometheus series with resource labels', async () => {
       const reader = new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter({ url: vmagent!.otlpMetricsUrl }),
+        exporter: new OTLPMetricExporter({ url: collector!.otlpMetricsUrl }),
         exportIntervalMillis: 60_000, // only the explicit forceFlush below exports
       });
       provider = new MeterProvider({
@@ -59,7 +59,7 @@ describe('e2e rig: real Prometheus, vmagent, Alertmanager, promtool', function (
       try {
         samples = await waitForSeries(prom!, 'vigil_rig_check', 20_000);
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n--- vmagent ---\n${vmagent!.logs(20)}\n--- prometheus ---\n${prom!.logs(20)}`);
+        throw new Error(`${(err as Error).message}\n--- collector ---\n${collector!.logs(20)}\n--- prometheus ---\n${prom!.logs(20)}`);
       }
       expect(samples).to.have.length(1);
       const [sample] = samples;

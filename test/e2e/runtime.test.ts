@@ -1,7 +1,7 @@
 /**
  * A fault at run time, end to end: the example API starts clean, then its login
  * endpoint starts answering 503 (SIGUSR2 toggles the demo fault). The monitor's
- * probes see it; Prometheus (through vmagent) must show vigil_probe_success == 0
+ * probes see it; Prometheus (through collector) must show vigil_probe_success == 0
  * for that route, and 1 again once the fault is gone.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,14 +10,14 @@ import { expect } from 'chai';
 import { ATTR_HTTP_ROUTE, ATTR_VIGIL_CHECK, METRIC_HEALTH_LEVEL, METRIC_PROBE_DURATION, METRIC_PROBE_SUCCESS, promLabel as L, promName } from '../../packages/sdk/src/semconv.js';
 import { startExample, type ExampleApp } from '../helpers/example.js';
 import { waitFor } from '../helpers/wait.js';
-import { REPO_ROOT, startPrometheus, startVmagent, waitForSeries, type Prometheus, type Vmagent } from '../helpers/rig.js';
+import { REPO_ROOT, startPrometheus, startCollector, waitForSeries, type Prometheus, type Collector } from '../helpers/rig.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
 
 describe('e2e: a critical endpoint that fails at run time shows in Prometheus', function () {
   this.timeout(90_000);
   let prom: Prometheus;
-  let vmagent: Vmagent;
+  let collector: Collector;
   let app: ExampleApp | undefined;
   // A copy of the example's manifest with fast probes, beside it so its module paths still resolve.
   const manifest = path.join(EXAMPLE_DIR, `.vigil.e2e-${process.pid}.yaml`);
@@ -26,11 +26,11 @@ describe('e2e: a critical endpoint that fails at run time shows in Prometheus', 
     const text = await readFile(path.join(EXAMPLE_DIR, 'vigil.yaml'), 'utf8');
     await writeFile(manifest, text.replace('endpoints: 30s', 'endpoints: 1s').replace('flows: 60s', 'flows: 2s'));
     prom = await startPrometheus();
-    vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+    collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
   });
   after(async () => {
     await app?.stop();
-    await vmagent?.stop();
+    await collector?.stop();
     await prom?.stop();
     await rm(manifest, { force: true });
   });
@@ -38,7 +38,7 @@ describe('e2e: a critical endpoint that fails at run time shows in Prometheus', 
   it('login answering 503 → vigil_probe_success == 0 for /api/v1/auth/login, then 1 again', async () => {
     app = await startExample({
       VIGIL_MANIFEST: manifest,
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
       OTEL_TRACES_EXPORTER: 'none',
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-runtime',
     });

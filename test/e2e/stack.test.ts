@@ -1,6 +1,6 @@
 /**
- * The committed stack (deploy/) end to end, on the real binaries: the example API → OTLP/protobuf →
- * vmagent (standing in for the OpenTelemetry Collector) → Prometheus with the committed alert rules
+ * The committed stack end to end, on the real binaries: the example API → OTLP/protobuf → the
+ * OpenTelemetry Collector running collector-config.yaml → Prometheus with the committed alert rules
  * and rule interval → the real Alertmanager with the committed routing, inhibition and timings →
  * stand-ins on 127.0.0.1 for Slack, PagerDuty, email and the webhooks (test/helpers/stack.ts).
  *
@@ -24,10 +24,10 @@ import {
   REPO_ROOT,
   startAlertmanager,
   startPrometheus,
-  startVmagent,
+  startCollector,
   type Alertmanager,
   type Prometheus,
-  type Vmagent,
+  type Collector,
   type WebhookRequest,
 } from '../helpers/rig.js';
 import {
@@ -61,7 +61,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   let amConfig: LocalAlertmanagerConfig;
   let am: Alertmanager;
   let prom: Prometheus;
-  let vmagent: Vmagent;
+  let collector: Collector;
   const apps: ExampleApp[] = [];
   let evaluator: EvaluatorProcess | undefined;
   // The example's manifest with fast probes, beside it so its module paths still resolve.
@@ -70,7 +70,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   const appEnv = (breakRouter: string) => ({
     VIGIL_MANIFEST: manifest,
     VIGIL_DEMO_BREAK: breakRouter,
-    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
     OTEL_METRIC_EXPORT_INTERVAL: '2000',
     OTEL_TRACES_EXPORTER: 'none',
   });
@@ -82,7 +82,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     amConfig = await localAlertmanagerConfig({ standInsUrl: hooks.url, smtpPort: smtp.port });
     am = await startAlertmanager({ config: amConfig.config });
     prom = await startPrometheus(localPrometheusOptions({ alertmanagerUrl: am.url }));
-    vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+    collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
     const text = await readFile(path.join(EXAMPLE_DIR, 'vigil.yaml'), 'utf8');
     await writeFile(manifest, text.replace('endpoints: 30s', 'endpoints: 1s').replace('flows: 60s', 'flows: 2s'));
   });
@@ -90,7 +90,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
   after(async () => {
     await evaluator?.stop();
     for (const app of apps) await app.stop();
-    await vmagent?.stop();
+    await collector?.stop();
     await prom?.stop();
     await am?.stop();
     await hooks?.stop();
@@ -154,7 +154,7 @@ describe('e2e: the committed stack — rules → Alertmanager routing → receiv
     evaluator = await startPrometheusEvaluator({
       prometheusUrl: prom.url,
       alertmanagerUrl: am.url,
-      otlpMetricsUrl: vmagent.otlpMetricsUrl,
+      otlpMetricsUrl: collector.otlpMetricsUrl,
       pollInterval: '1s',
       exportIntervalMs: 1000,
     });

@@ -1,7 +1,7 @@
 /**
  * Issue: the incident, end to end. The example API starts with a broken router;
- * its startup validation travels OTLP/protobuf → vmagent (standing in for the
- * Collector) → Prometheus, where PromQL must find the failed import and every
+ * its startup validation travels OTLP/protobuf → the OpenTelemetry Collector
+ * (collector-config.yaml) → Prometheus, where PromQL must find the failed import and every
  * missing critical route, with the right labels.
  */
 import { expect } from 'chai';
@@ -23,7 +23,7 @@ import {
   promName,
 } from '../../packages/sdk/src/semconv.js';
 import { startExample, type ExampleApp } from '../helpers/example.js';
-import { startPrometheus, startVmagent, waitForSeries, type Prometheus, type Vmagent } from '../helpers/rig.js';
+import { startPrometheus, startCollector, waitForSeries, type Prometheus, type Collector } from '../helpers/rig.js';
 
 const ROUTER_IMPORT = promName(METRIC_ROUTER_IMPORT);
 const ROUTE_REGISTERED = promName(METRIC_ROUTE_REGISTERED);
@@ -33,24 +33,24 @@ const COMPONENT_HEALTHY = promName(METRIC_COMPONENT_HEALTHY);
 describe('e2e: a router that fails to import is visible in Prometheus', function () {
   this.timeout(60_000);
   let prom: Prometheus;
-  let vmagent: Vmagent;
+  let collector: Collector;
   let app: ExampleApp | undefined;
 
   before(async () => {
     prom = await startPrometheus();
-    vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+    collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
   });
   afterEach(async () => {
     await app?.stop();
     app = undefined;
   });
   after(async () => {
-    await vmagent?.stop();
+    await collector?.stop();
     await prom?.stop();
   });
 
   const otlpEnv = () => ({
-    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: vmagent.otlpMetricsUrl,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
     OTEL_TRACES_EXPORTER: 'none',
   });
 

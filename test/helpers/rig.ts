@@ -1,13 +1,14 @@
 /**
- * The end-to-end test rig: real Prometheus, Alertmanager and vmagent processes (unpacked from
- * Debian's packages into .stack/root by scripts/fetch-stack.sh), each on a free 127.0.0.1 port
- * with its own temp dir, plus a webhook receiver that records what Alertmanager delivers.
+ * The end-to-end test rig: real Prometheus and Alertmanager processes (unpacked from Debian's
+ * packages into .stack/root by scripts/fetch-stack.sh) and the real OpenTelemetry Collector (built
+ * from upstream modules into .stack/otelcol by scripts/build-collector.sh), each on free 127.0.0.1
+ * ports with its own temp dir, plus a webhook receiver that records what Alertmanager delivers.
  *
  * Every process started here is SIGKILLed if the test process exits without stopping it, and
  * (where util-linux `setpriv` works) also if the test process itself is killed.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { waitFor } from './wait.js';
 
 /** Absolute path of the repository root. */
@@ -28,30 +30,33 @@ export const ALERTMANAGER_TEMPLATES = [
 ];
 
 /** The binaries of the stack that tests may run. */
-export type StackBinary = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'vmagent' | 'docker-compose';
+export type StackBinary = 'prometheus' | 'promtool' | 'alertmanager' | 'amtool' | 'docker-compose' | 'otelcol';
 
+/** Where each binary is, relative to .stack/. */
 const BIN_FILES: Record<StackBinary, string> = {
-  prometheus: 'usr/bin/prometheus',
-  promtool: 'usr/bin/promtool',
-  alertmanager: 'usr/bin/prometheus-alertmanager',
-  amtool: 'usr/bin/amtool',
-  vmagent: 'usr/bin/vmagent',
+  prometheus: 'root/usr/bin/prometheus',
+  promtool: 'root/usr/bin/promtool',
+  alertmanager: 'root/usr/bin/prometheus-alertmanager',
+  amtool: 'root/usr/bin/amtool',
   // Debian's Compose v2 is a Docker CLI plugin; run directly it is the standalone `docker-compose`
   // (`config` validates and renders a compose file with no Docker engine).
-  'docker-compose': 'usr/libexec/docker/cli-plugins/docker-compose',
+  'docker-compose': 'root/usr/libexec/docker/cli-plugins/docker-compose',
+  // Vigil's OpenTelemetry Collector, built from collector/builder-config.yaml.
+  otelcol: 'otelcol/vigil-otelcol',
 };
 
 const FETCH_HINT = 'run `npm run stack:fetch` (bash scripts/fetch-stack.sh) first';
+const BUILD_COLLECTOR_HINT = 'run `npm run stack:collector` (bash scripts/build-collector.sh) first';
 
-/** Absolute path of a stack binary inside .stack/root; throws if it has not been fetched. */
+/** Absolute path of a stack binary inside .stack/; throws if it has not been fetched or built. */
 export function stackBin(name: StackBinary): string {
   const file = BIN_FILES[name];
   if (!file) throw new Error(`unknown stack binary "${String(name)}"`);
-  const bin = path.join(STACK_ROOT, file);
+  const bin = path.join(REPO_ROOT, '.stack', file);
   try {
     accessSync(bin, fsConstants.X_OK);
   } catch {
-    throw new Error(`${name} is not available at ${bin}: ${FETCH_HINT}`);
+    throw new Error(`${name} is not available at ${bin}: ${name === 'otelcol' ? BUILD_COLLECTOR_HINT : FETCH_HINT}`);
   }
   return bin;
 }
@@ -200,6 +205,8 @@ export interface RunningProcess {
   output(lines?: number): string;
   /** SIGTERM, wait up to `timeoutMs` for the exit, then SIGKILL. */
   stop(timeoutMs?: number): Promise<void>;
+  /** SIGKILL and wait for the exit: what it held in memory is lost. */
+  kill(): Promise<void>;
 }
 
 export interface StartProcessOptions {
@@ -207,6 +214,8 @@ export interface StartProcessOptions {
   bin: string;
   args: string[];
   cwd?: string;
+  /** The environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
   /** Resolves true once the process serves; polled every 100 ms. */
   ready: () => Promise<boolean>;
   readyTimeoutMs?: number;
@@ -227,7 +236,7 @@ export async function startProcess(opts: StartProcessOptions): Promise<RunningPr
   const [command, argv] = canUsePdeathsig() || asUser.length
     ? ['setpriv', [...(canUsePdeathsig() ? ['--pdeathsig', 'KILL'] : []), ...asUser, '--', bin, ...args]]
     : [bin, args];
-  const child = spawn(command, argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   const ring = new OutputRing(200);
   child.stdout!.setEncoding('utf8').on('data', (c: string) => ring.push('out', c));
@@ -262,6 +271,10 @@ export async function startProcess(opts: StartProcessOptions): Promise<RunningPr
         await exited;
         clearTimeout(timer);
       }
+      await exited;
+    },
+    async kill() {
+      if (!exitInfo) child.kill('SIGKILL');
       await exited;
     },
   };
@@ -354,6 +367,10 @@ export interface Prometheus {
   query(promql: string): Promise<PromSample[]>;
   /** The last lines Prometheus logged. */
   logs(lines?: number): string;
+  /** SIGKILL, keeping its data: an outage until {@link Prometheus.restart}. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same data (stops it first if it runs). */
+  restart(): Promise<void>;
   /** SIGTERM, wait for the exit, remove the temp dir. */
   stop(): Promise<void>;
 }
@@ -385,10 +402,8 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
   try {
     const configFile = path.join(dir, 'prometheus.yml');
     await writeFile(configFile, prometheusConfig(opts));
-    return await withPortRetry(async () => {
-      const port = opts.port ?? (await freePort());
-      const url = `http://127.0.0.1:${port}`;
-      const proc = await startProcess({
+    const launch = (port: number) =>
+      startProcess({
         name: 'prometheus',
         bin,
         cwd: dir,
@@ -403,9 +418,13 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
         // that are dropped (prometheus_notifications_dropped_total) and only resent after
         // --rules.alert.resend-delay (1 min), which would make a test wait a minute for its page.
         ready: async () =>
-          (await httpOk(`${url}/-/ready`)) &&
-          (!opts.alertmanagerUrl || (await getJson(`${url}/api/v1/alertmanagers`)).body?.data?.activeAlertmanagers?.length > 0),
+          (await httpOk(`http://127.0.0.1:${port}/-/ready`)) &&
+          (!opts.alertmanagerUrl || (await getJson(`http://127.0.0.1:${port}/api/v1/alertmanagers`)).body?.data?.activeAlertmanagers?.length > 0),
       });
+    return await withPortRetry(async () => {
+      const port = opts.port ?? (await freePort());
+      const url = `http://127.0.0.1:${port}`;
+      let proc = await launch(port);
       return {
         url,
         remoteWriteUrl: `${url}/api/v1/write`,
@@ -421,6 +440,11 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
           return body.data.result as PromSample[];
         },
         logs: (lines?: number) => proc.output(lines),
+        kill: () => proc.kill(),
+        async restart() {
+          await proc.stop();
+          proc = await launch(port);
+        },
         async stop() {
           await proc.stop();
           await removeTempDir(dir);
@@ -434,49 +458,131 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
 }
 
 // ---------------------------------------------------------------------------------------------
-// vmagent (stands in for the OpenTelemetry Collector: OTLP/HTTP protobuf in, remote write out)
+// The OpenTelemetry Collector: Vigil's distribution (scripts/build-collector.sh) running the
+// repository's collector-config.yaml, its addresses set through the environment variables the
+// file reads.
 
-/** A running vmagent started by {@link startVmagent}. */
-export interface Vmagent {
-  /** Base URL, `http://127.0.0.1:PORT`. */
-  readonly url: string;
-  /** OTLP/HTTP protobuf metrics endpoint, `${url}/opentelemetry/v1/metrics` (JSON is refused). */
-  readonly otlpMetricsUrl: string;
-  /** The last lines vmagent logged. */
-  logs(lines?: number): string;
-  /** SIGTERM, wait for the exit, remove the temp dir. */
-  stop(): Promise<void>;
+/** The repository's Collector config, which {@link startCollector} runs as it is. */
+export const COLLECTOR_CONFIG = path.join(REPO_ROOT, 'collector-config.yaml');
+
+/** `${env:VAR:-default}` and `${env:VAR}` in the Collector's config syntax. */
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * collector-config.yaml as the Collector reads it in the compose stack, where none of its address
+ * variables is set: every `${env:VAR:-default}` is its default (`${env:VAR}` without one stays as written).
+ */
+export function collectorConfigDefaults(file = COLLECTOR_CONFIG): any {
+  const text = readFileSync(file, 'utf8').replace(ENV_REF, (ref, _name, def: string | undefined) => def ?? ref);
+  return parseYaml(text);
 }
 
-/** Starts vmagent on a free 127.0.0.1 port, remote-writing every second to `remoteWriteUrl`. */
-export async function startVmagent(opts: { remoteWriteUrl: string }): Promise<Vmagent> {
-  const bin = stackBin('vmagent');
-  const dir = await makeTempDir('vmagent');
+/** The names of the variables collector-config.yaml reads, with their defaults (undefined: none). */
+export function collectorConfigVariables(file = COLLECTOR_CONFIG): Map<string, string | undefined> {
+  const vars = new Map<string, string | undefined>();
+  for (const m of readFileSync(file, 'utf8').matchAll(ENV_REF)) vars.set(m[1]!, m[2]);
+  return vars;
+}
+
+/** The 127.0.0.1 ports a Collector listens on. */
+export interface CollectorPorts {
+  otlpHttp: number;
+  otlpGrpc: number;
+  health: number;
+  /** Its own metrics (Prometheus text format, GET /metrics). */
+  telemetry: number;
+}
+
+/** Free ports for a Collector: pick them first to point an app at a Collector that is not up yet. */
+export async function collectorPorts(): Promise<CollectorPorts> {
+  return { otlpHttp: await freePort(), otlpGrpc: await freePort(), health: await freePort(), telemetry: await freePort() };
+}
+
+/** Options of {@link startCollector}. */
+export interface CollectorOptions {
+  /** Prometheus's remote-write receiver (`prometheus.remoteWriteUrl`). */
+  remoteWriteUrl: string;
+  /**
+   * The evaluator's OTLP receiver (`…/v1/metrics`). Without one, a port where nothing listens:
+   * that exporter retries and drops, the Prometheus path is unaffected.
+   */
+  evaluatorUrl?: string;
+  /** Listen on these ports (e.g. where an app already exports, or where a stopped Collector was). */
+  ports?: CollectorPorts;
+  /** The config file (default: the repository's collector-config.yaml). */
+  configFile?: string;
+  /** More environment for the Collector, e.g. VIGIL_INGEST_TOKEN. */
+  env?: Record<string, string>;
+}
+
+/** A running Collector started by {@link startCollector}. */
+export interface Collector {
+  readonly ports: CollectorPorts;
+  /** OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT), `http://127.0.0.1:PORT`. */
+  readonly otlpUrl: string;
+  /** OTLP/HTTP metrics endpoint, `${otlpUrl}/v1/metrics` (protobuf or JSON). */
+  readonly otlpMetricsUrl: string;
+  /** The healthcheckv2 status endpoint. */
+  readonly healthUrl: string;
+  /** One value of the Collector's own metrics (summed over its label sets matching `labels`). */
+  selfMetric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The last lines the Collector logged. */
+  logs(lines?: number): string;
+  /** SIGTERM (it drains what it can for up to 10 s), then SIGKILL. */
+  stop(): Promise<void>;
+  /** SIGKILL: gone at once with whatever it held. */
+  kill(): Promise<void>;
+}
+
+/** Absolute path of the Collector built by scripts/build-collector.sh. */
+export const collectorBin = (): string => stackBin('otelcol');
+
+/** Starts the Collector with collector-config.yaml on 127.0.0.1 ports; resolves once /status is 200. */
+export async function startCollector(opts: CollectorOptions): Promise<Collector> {
+  const bin = collectorBin();
+  const dir = await makeTempDir('collector');
   try {
     return await withPortRetry(async () => {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
+      const ports = opts.ports ?? (await collectorPorts());
+      const evaluatorUrl = opts.evaluatorUrl ?? `http://127.0.0.1:${await freePort()}/v1/metrics`;
+      const healthUrl = `http://127.0.0.1:${ports.health}/status`;
       const proc = await startProcess({
-        name: 'vmagent',
+        name: 'collector',
         bin,
         cwd: dir,
-        args: [
-          `-httpListenAddr=127.0.0.1:${port}`,
-          `-remoteWrite.url=${opts.remoteWriteUrl}`,
-          // Prometheus speaks only its own protocol: skip vmagent's protocol probe.
-          '-remoteWrite.forcePromProto=true',
-          '-remoteWrite.flushInterval=1s',
-          `-remoteWrite.tmpDataPath=${path.join(dir, 'remotewrite')}`,
-          '-opentelemetry.usePrometheusNaming',
-        ],
-        ready: () => httpOk(`${url}/health`),
+        args: ['--config', opts.configFile ?? COLLECTOR_CONFIG],
+        env: {
+          ...process.env,
+          VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT: `127.0.0.1:${ports.otlpHttp}`,
+          VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT: `127.0.0.1:${ports.otlpGrpc}`,
+          VIGIL_COLLECTOR_HEALTH_ENDPOINT: `127.0.0.1:${ports.health}`,
+          VIGIL_COLLECTOR_TELEMETRY_HOST: '127.0.0.1',
+          VIGIL_COLLECTOR_TELEMETRY_PORT: String(ports.telemetry),
+          VIGIL_PROMETHEUS_REMOTE_WRITE_URL: opts.remoteWriteUrl,
+          VIGIL_EVALUATOR_OTLP_URL: evaluatorUrl,
+          // No Jaeger in the tests; the apps export no traces (OTEL_TRACES_EXPORTER=none).
+          VIGIL_JAEGER_OTLP_ENDPOINT: `127.0.0.1:${await freePort()}`,
+          ...opts.env,
+        },
+        ready: () => httpOk(healthUrl),
       });
+      const otlpUrl = `http://127.0.0.1:${ports.otlpHttp}`;
       return {
-        url,
-        otlpMetricsUrl: `${url}/opentelemetry/v1/metrics`,
+        ports,
+        otlpUrl,
+        otlpMetricsUrl: `${otlpUrl}/v1/metrics`,
+        healthUrl,
+        async selfMetric(name: string, labels: Record<string, string> = {}) {
+          const res = await fetch(`http://127.0.0.1:${ports.telemetry}/metrics`, { signal: AbortSignal.timeout(5_000) });
+          return sumSamples(await res.text(), name, labels);
+        },
         logs: (lines?: number) => proc.output(lines),
         async stop() {
           await proc.stop();
+          await removeTempDir(dir);
+        },
+        async kill() {
+          await proc.kill();
           await removeTempDir(dir);
         },
       };
@@ -485,6 +591,18 @@ export async function startVmagent(opts: { remoteWriteUrl: string }): Promise<Vm
     await removeTempDir(dir);
     throw err;
   }
+}
+
+/** The sum of the samples of `name` whose labels include `labels`, in Prometheus text format. */
+export function sumSamples(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const set = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => set[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 // ---------------------------------------------------------------------------------------------

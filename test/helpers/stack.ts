@@ -1,5 +1,5 @@
 /**
- * The committed stack (deploy/) on this machine, without Docker: the real Prometheus with the
+ * The committed stack (collector-config.yaml, prometheus/, alertmanager/) on this machine, without Docker: the real Prometheus with the
  * committed rules, the real Alertmanager with the committed routing, and stand-ins on 127.0.0.1
  * for what cannot be reached from here (Slack, PagerDuty, an SMTP server, the webhooks).
  *
@@ -24,10 +24,9 @@ import { spawnNode, type NodeChild } from './example.js';
 import { freePort, REPO_ROOT, type PrometheusOptions, type WebhookRequest } from './rig.js';
 import { waitFor } from './wait.js';
 
-export const DEPLOY_DIR = path.join(REPO_ROOT, 'deploy');
-export const ALERTMANAGER_CONFIG = path.join(DEPLOY_DIR, 'alertmanager', 'alertmanager.yml');
-export const PROMETHEUS_CONFIG = path.join(DEPLOY_DIR, 'prometheus', 'prometheus.yml');
-export const RULES_DIR = path.join(DEPLOY_DIR, 'prometheus', 'rules');
+export const ALERTMANAGER_CONFIG = path.join(REPO_ROOT, 'alertmanager', 'alertmanager.yml');
+export const PROMETHEUS_CONFIG = path.join(REPO_ROOT, 'prometheus', 'prometheus.yml');
+export const RULES_DIR = path.join(REPO_ROOT, 'prometheus', 'rules');
 export const SECRETS_MOUNT = '/etc/alertmanager/secrets/';
 
 // ---------------------------------------------------------------------------------------------
@@ -257,7 +256,7 @@ export async function localAlertmanagerConfig(opts: { standInsUrl: string; smtpP
 }
 
 /**
- * Options for the rig's `startPrometheus` that load the committed rules (deploy/prometheus/rules)
+ * Options for the rig's `startPrometheus` that load the committed rules (prometheus/rules)
  * with the committed rule evaluation interval, alerting to the given Alertmanager. The scrape
  * targets of the committed prometheus.yml are compose host names; the Vigil metrics arrive by
  * remote write, so the local copy scrapes only the Alertmanager (for its own metrics).

@@ -26,7 +26,7 @@ import {
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 
-/** Fixed uid of the provisioned Prometheus data source (deploy/grafana/provisioning/datasources). */
+/** Fixed uid of the provisioned Prometheus data source (grafana/provisioning/datasources). */
 export const DATASOURCE_UID = 'vigil-prometheus';
 export const DATASOURCE: DataSourceRef = { type: 'prometheus', uid: DATASOURCE_UID };
 

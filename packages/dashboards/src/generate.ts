@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Writes the dashboards to deploy/grafana/dashboards/<uid>.json.
+ * Writes the dashboards to grafana/dashboards/<uid>.json.
  *
  *   npm run dashboards                                   # build, then write
  *   node packages/dashboards/dist/generate.js --check    # exit 1 if a committed file differs
@@ -11,8 +11,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dashboardFileName, dashboards, renderDashboard } from './index.js';
 
-/** deploy/grafana/dashboards from src/ or dist/ of this package. */
-export const DEFAULT_OUT_DIR = fileURLToPath(new URL('../../../deploy/grafana/dashboards/', import.meta.url));
+/** grafana/dashboards from src/ or dist/ of this package. */
+export const DEFAULT_OUT_DIR = fileURLToPath(new URL('../../../grafana/dashboards/', import.meta.url));
 
 function readOrUndefined(path: string): string | undefined {
   try {

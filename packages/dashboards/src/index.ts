@@ -2,8 +2,8 @@
  * @vigil/dashboards — Vigil's Grafana dashboards as code.
  *
  * `dashboards()` builds the three dashboards with the Grafana Foundation SDK;
- * `npm run dashboards` (src/generate.ts) writes them to deploy/grafana/dashboards/<uid>.json,
- * where Grafana's file provider (deploy/grafana/provisioning/dashboards) loads them.
+ * `npm run dashboards` (src/generate.ts) writes them to grafana/dashboards/<uid>.json,
+ * where Grafana's file provider (grafana/provisioning/dashboards) loads them.
  *
  * For tests that run the queries against a real Prometheus:
  *
@@ -28,7 +28,7 @@ export function dashboards(): Dashboard[] {
   return [systemStatus(), business(), technical()];
 }
 
-/** File name of a dashboard under deploy/grafana/dashboards. */
+/** File name of a dashboard under grafana/dashboards. */
 export function dashboardFileName(d: Dashboard): string {
   if (!d.uid) throw new Error(`dashboard ${d.title} has no uid`);
   return `${d.uid}.json`;

@@ -76,7 +76,7 @@ export const metric = {
   notificationsFailed: counter(METRIC_NOTIFICATIONS_FAILED),
   evaluationDuration: histogram(METRIC_EVALUATION_DURATION),
   evaluatorUp: promName(METRIC_EVALUATOR_UP),
-  /** Prometheus's own series of its alerting rules (deploy/prometheus/rules/vigil.rules.yml). */
+  /** Prometheus's own series of its alerting rules (prometheus/rules/vigil.rules.yml). */
   alerts: 'ALERTS',
 } as const;
 

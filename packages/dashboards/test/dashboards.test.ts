@@ -97,7 +97,7 @@ describe('@vigil/dashboards', () => {
 
   describe('committed JSON', () => {
     for (const d of built) {
-      it(`deploy/grafana/dashboards/${dashboardFileName(d)} is what the code generates`, () => {
+      it(`grafana/dashboards/${dashboardFileName(d)} is what the code generates`, () => {
         let committed: string | undefined;
         try {
           committed = readFileSync(join(DEFAULT_OUT_DIR, dashboardFileName(d)), 'utf8');
@@ -174,11 +174,11 @@ describe('@vigil/dashboards', () => {
     });
 
     it('the provisioning files name the same data source uid and the dashboards folder', () => {
-      const ds = readFileSync(new URL('../../../deploy/grafana/provisioning/datasources/prometheus.yml', import.meta.url), 'utf8');
+      const ds = readFileSync(new URL('../../../grafana/provisioning/datasources/prometheus.yml', import.meta.url), 'utf8');
       expect(ds).to.match(/^\s+uid: vigil-prometheus$/m);
       expect(ds).to.match(/^\s+url: http:\/\/prometheus:9090$/m);
       expect(ds).to.match(/^\s+isDefault: true$/m);
-      const provider = readFileSync(new URL('../../../deploy/grafana/provisioning/dashboards/vigil.yml', import.meta.url), 'utf8');
+      const provider = readFileSync(new URL('../../../grafana/provisioning/dashboards/vigil.yml', import.meta.url), 'utf8');
       expect(provider).to.match(/^\s+path: \/var\/lib\/grafana\/dashboards$/m);
     });
   });

@@ -1,5 +1,5 @@
 /**
- * The Prometheus source: against the real rig (SDK OTLP/protobuf exporter → vmagent →
+ * The Prometheus source: against the real rig (SDK OTLP/protobuf exporter → the Collector →
  * Prometheus remote write), and against a fake Prometheus for errors, timeouts,
  * recovery and poll scheduling.
  */
@@ -32,7 +32,7 @@ import {
 import { PrometheusSource } from '../src/config/schema.js';
 import type { Signal } from '../src/signals/types.js';
 import { createPrometheusSource, type SourceLogger } from '../src/sources/prometheus.js';
-import { startPrometheus, startVmagent, type Prometheus, type Vmagent } from '../../../test/helpers/rig.js';
+import { startPrometheus, startCollector, type Prometheus, type Collector } from '../../../test/helpers/rig.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 
 interface Batch {
@@ -69,26 +69,26 @@ function app(url: string, resource: Record<string, string>, failing: boolean): M
   return provider;
 }
 
-describe('sources/prometheus: against real vmagent and Prometheus', function () {
+describe('sources/prometheus: against the real OpenTelemetry Collector and Prometheus', function () {
   this.timeout(90_000);
   let prom: Prometheus | undefined;
-  let vmagent: Vmagent | undefined;
+  let collector: Collector | undefined;
   const providers: MeterProvider[] = [];
 
   before(async () => {
     prom = await startPrometheus();
-    vmagent = await startVmagent({ remoteWriteUrl: prom.remoteWriteUrl });
+    collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
   });
 
   after(async () => {
     await Promise.all(providers.map((p) => p.shutdown().catch(() => undefined)));
-    await vmagent?.stop();
+    await collector?.stop();
     await prom?.stop();
   });
 
   it('polls the signals with OTel attribute names, service, instance and environment, at the samples’ own time', async () => {
-    const failing = app(vmagent!.otlpMetricsUrl, { 'service.name': 'marketedge-api', 'service.instance.id': 'pod-a', 'deployment.environment.name': 'rig-env' }, true);
-    const other = app(vmagent!.otlpMetricsUrl, { 'service.name': 'marketedge-api', 'service.instance.id': 'pod-z', 'deployment.environment.name': 'elsewhere' }, false);
+    const failing = app(collector!.otlpMetricsUrl, { 'service.name': 'marketedge-api', 'service.instance.id': 'pod-a', 'deployment.environment.name': 'rig-env' }, true);
+    const other = app(collector!.otlpMetricsUrl, { 'service.name': 'marketedge-api', 'service.instance.id': 'pod-z', 'deployment.environment.name': 'elsewhere' }, false);
     providers.push(failing, other);
     const flushedFrom = Date.now();
     await Promise.all([failing.forceFlush(), other.forceFlush()]);
@@ -102,7 +102,7 @@ describe('sources/prometheus: against real vmagent and Prometheus', function () 
       onSignals: (signals, receivedAt) => batches.push({ signals, receivedAt }),
       logger,
     });
-    // vmagent flushes every second: wait until every series arrived.
+    // The Collector batches for 200 ms: wait until every series arrived.
     try {
       await waitFor(
         async () => {
@@ -113,7 +113,7 @@ describe('sources/prometheus: against real vmagent and Prometheus', function () 
         { timeoutMs: 30_000, intervalMs: 500, what: 'all seven signals of pod-a through Prometheus' },
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nhealth: ${JSON.stringify(source.health())}\nbatches: ${JSON.stringify(batches)}\n--- vmagent ---\n${vmagent!.logs(20)}`);
+      throw new Error(`${(err as Error).message}\nhealth: ${JSON.stringify(source.health())}\nbatches: ${JSON.stringify(batches)}\n--- collector ---\n${collector!.logs(20)}`);
     }
 
     const { signals, receivedAt } = batches[0]!;

@@ -131,8 +131,8 @@ export const SPAN_RECOVERY = 'vigil.recovery' as const;
 export const SYNTHETIC_HEADER = 'x-vigil-synthetic' as const;
 
 /**
- * The Prometheus name of an OpenTelemetry metric, as the Collector and vmagent
- * (`usePrometheusNaming`) translate it: dots become underscores, the unit `s`
+ * The Prometheus name of an OpenTelemetry metric, as the Collector (prometheus_remote_write,
+ * UnderscoreEscapingWithSuffixes) translates it: dots become underscores, the unit `s`
  * appends `_seconds`.
  */
 export function promName(metric: string, unit?: 's'): string {

@@ -107,7 +107,7 @@ function evaluatorInstruments(): Instrument[] {
   return created;
 }
 
-/** The Prometheus name of an instrument: `_seconds` for unit `s`, `_total` for a counter (vmagent's `usePrometheusNaming`). */
+/** The Prometheus name of an instrument: `_seconds` for unit `s`, `_total` for a counter (the Collector's prometheus_remote_write exporter). */
 function promNameOf(i: Instrument): string {
   return `${semconv.promName(i.name, i.unit === 's' ? 's' : undefined)}${i.kind === 'counter' ? '_total' : ''}`;
 }

@@ -1,5 +1,5 @@
 /**
- * deploy/alertmanager/alertmanager.yml, checked with the real `amtool` (Alertmanager 0.28.1):
+ * alertmanager/alertmanager.yml, checked with the real `amtool` (Alertmanager 0.28.1):
  * the config loads, every label set of the alert contract reaches exactly the receivers it
  * should (`amtool config routes test --verify.receivers`), the evaluator's own labels (made by
  * its real code from the example's evaluator.yaml) reach exactly the channels they name, and no
@@ -19,11 +19,11 @@ import type { EvaluatorConfig, Impact } from '../../../packages/evaluator/src/co
 import { policyFor, toNotification, type AlertState } from '../../../packages/evaluator/src/policies/engine.js';
 import { REPO_ROOT, runTool } from '../../helpers/rig.js';
 
-const AM_DIR = path.join(REPO_ROOT, 'deploy', 'alertmanager');
+const AM_DIR = path.join(REPO_ROOT, 'alertmanager');
 const CONFIG_FILE = path.join(AM_DIR, 'alertmanager.yml');
 const SECRETS_DIR = path.join(AM_DIR, 'secrets');
 const SECRETS_MOUNT = '/etc/alertmanager/secrets/';
-const RULES_FILE = path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules', 'vigil.rules.yml');
+const RULES_FILE = path.join(REPO_ROOT, 'prometheus', 'rules', 'vigil.rules.yml');
 
 type Labels = Record<string, string>;
 
@@ -93,7 +93,7 @@ const CRITICAL_AUTH_1 = ['webhook', 'phone-oncall-lead', 'pagerduty-critical', '
 const ZEBRA_0 = ['webhook', 'slack-zebra', 'email-account-owner'];
 const ZEBRA_1 = ['webhook', 'pagerduty', 'slack-zebra', 'email-account-owner'];
 
-/** The alerts of the committed Prometheus rules (deploy/prometheus/rules), but the watchdog. */
+/** The alerts of the committed Prometheus rules (prometheus/rules), but the watchdog. */
 const RULE_ALERTS = [
   ...new Set(
     (parse(readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups
@@ -183,7 +183,7 @@ const CASES: Case[] = [
 
 // ---------------------------------------------------------------------------------------------
 
-describe('deploy/alertmanager/alertmanager.yml (amtool)', function () {
+describe('alertmanager/alertmanager.yml (amtool)', function () {
   this.timeout(60_000);
 
   const configText = readFileSync(CONFIG_FILE, 'utf8');
@@ -307,7 +307,7 @@ describe('deploy/alertmanager/alertmanager.yml (amtool)', function () {
     });
   });
 
-  it('every alert rule in deploy/prometheus/rules/vigil.rules.yml reaches a real receiver (not `default`)', async function () {
+  it('every alert rule in prometheus/rules/vigil.rules.yml reaches a real receiver (not `default`)', async function () {
     const rules = parse(readFileSync(RULES_FILE, 'utf8'), { merge: true }) as { groups: Array<{ rules: Array<{ alert?: string; labels?: Labels }> }> };
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
     expect(alerts.length).to.be.greaterThan(0);
@@ -377,11 +377,11 @@ describe('deploy/alertmanager/alertmanager.yml (amtool)', function () {
         }
       };
       for (const name of new Set(fileKeys.map((f) => path.basename(f.value)))) {
-        expect(await ignored(`deploy/alertmanager/secrets/${name}`), name).to.equal(true);
+        expect(await ignored(`alertmanager/secrets/${name}`), name).to.equal(true);
       }
-      expect(await ignored('deploy/alertmanager/secrets/anything-else.txt')).to.equal(true);
+      expect(await ignored('alertmanager/secrets/anything-else.txt')).to.equal(true);
       for (const keep of ['README.md', '.gitignore', 'slack-alerts-webhook-url.example']) {
-        expect(await ignored(`deploy/alertmanager/secrets/${keep}`), keep).to.equal(false);
+        expect(await ignored(`alertmanager/secrets/${keep}`), keep).to.equal(false);
       }
     });
   });

@@ -1,5 +1,5 @@
 /**
- * deploy/docker-compose.yml, as far as it can be checked without a Docker engine: the real
+ * docker-compose.yml, as far as it can be checked without a Docker engine: the real
  * Compose v2 (Debian trixie's `docker-compose` CLI plugin, fetched into .stack by
  * scripts/fetch-stack.sh) validates and renders it with `config`, and the rendered model is
  * checked against the rest of the stack — the services, the 127.0.0.1-only ports, pinned images,
@@ -13,10 +13,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 import { loadConfig } from '../../../packages/evaluator/src/config/load.js';
-import { REPO_ROOT, stackBin } from '../../helpers/rig.js';
+import { collectorConfigDefaults, REPO_ROOT, stackBin } from '../../helpers/rig.js';
 
-const DEPLOY = path.join(REPO_ROOT, 'deploy');
-const COMPOSE_FILE = path.join(DEPLOY, 'docker-compose.yml');
+const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yml');
 const SERVICES = ['api', 'collector', 'prometheus', 'alertmanager', 'grafana', 'evaluator', 'jaeger'];
 
 interface Port { host_ip?: string; target: number; published?: string; protocol?: string }
@@ -36,7 +35,7 @@ interface Service {
 interface ComposeModel { name: string; services: Record<string, Service> }
 
 /**
- * Runs the Compose CLI on deploy/docker-compose.yml with a clean environment (only `extraEnv` on
+ * Runs the Compose CLI on docker-compose.yml with a clean environment (only `extraEnv` on
  * top of PATH and a scratch HOME) and no .env file, so nothing on the machine changes the result.
  */
 function compose(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -94,7 +93,7 @@ function hostPort(target: string): { host: string; port: number } {
 
 const SECRET_KEY = /pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential|authorization/i;
 
-describe('deploy/docker-compose.yml', function () {
+describe('docker-compose.yml', function () {
   this.timeout(60_000);
   let model: ComposeModel;
   let raw: ComposeModel;
@@ -136,22 +135,28 @@ describe('deploy/docker-compose.yml', function () {
       expect(tag, `${name}: ${image}`).to.not.equal('latest');
       expect(tag, `${name}: ${image}`).to.match(/\d/);
     }
-    expect(model.services.collector!.image).to.match(/^otel\/opentelemetry-collector-contrib:/);
+    expect(model.services.collector!.image).to.match(/^vigil\/otelcol:/);
     expect(model.services.jaeger!.image).to.match(/^jaegertracing\/all-in-one:/);
   });
 
-  it('builds the API and the evaluator from the repository with deploy/Dockerfile, as non-root', () => {
-    const dockerfile = readFileSync(path.join(DEPLOY, 'Dockerfile'), 'utf8');
+  it('builds the API, the evaluator and the Collector from the repository with Dockerfile, as non-root', () => {
+    const dockerfile = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const stages = [...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)\s*$/gim)].map((m) => m[1]);
-    for (const name of ['api', 'evaluator']) {
+    for (const name of ['api', 'evaluator', 'collector']) {
       const b = model.services[name]!.build;
       expect(b, `${name} is not built`).to.be.an('object');
       expect(b!.context, name).to.equal(REPO_ROOT);
-      expect(path.join(b!.context, b!.dockerfile ?? 'Dockerfile'), name).to.equal(path.join(DEPLOY, 'Dockerfile'));
-      expect(stages, `${name}: target ${b!.target} is not a stage of deploy/Dockerfile`).to.include(b!.target);
+      expect(path.join(b!.context, b!.dockerfile ?? 'Dockerfile'), name).to.equal(path.join(REPO_ROOT, 'Dockerfile'));
+      expect(stages, `${name}: target ${b!.target} is not a stage of Dockerfile`).to.include(b!.target);
     }
     expect(dockerfile).to.match(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     expect(dockerfile).to.match(/^USER node$/m);
+    // the Collector: the manifest and ocb release scripts/build-collector.sh builds with, not root
+    expect(model.services.collector!.build!.target).to.equal('collector');
+    const ocb = /^OCB_VERSION=(\S+)$/m.exec(readFileSync(path.join(REPO_ROOT, 'scripts/build-collector.sh'), 'utf8'))?.[1];
+    expect(dockerfile).to.include(`go install go.opentelemetry.io/collector/cmd/builder@${ocb}`);
+    expect(dockerfile).to.match(/^RUN .*\n?.*builder --config collector\/builder-config\.yaml/m);
+    expect(dockerfile).to.match(/^USER 10001$/m);
     const dockerignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     expect(dockerignore).to.include.members(['**/node_modules', '**/dist', '**/*.tsbuildinfo', '.stack', '.git', '**/test-results']);
   });
@@ -159,7 +164,7 @@ describe('deploy/docker-compose.yml', function () {
   it('mounts only files and directories that exist in the repository', () => {
     for (const [name, s] of Object.entries(model.services)) {
       for (const m of (s.volumes ?? []).filter((v) => v.type === 'bind')) {
-        expect(m.source!.startsWith(`${DEPLOY}/`), `${name}: ${m.source} is outside deploy/`).to.equal(true);
+        expect(m.source!.startsWith(`${REPO_ROOT}/`), `${name}: ${m.source} is outside the repository`).to.equal(true);
         expect(existsSync(m.source!), `${name}: ${rel(m.source!)} (mounted at ${m.target}) does not exist`).to.equal(true);
         expect(m.read_only, `${name}: ${m.target} should be mounted read-only`).to.equal(true);
       }
@@ -174,10 +179,10 @@ describe('deploy/docker-compose.yml', function () {
       ['evaluator', flagValue(model.services.evaluator!.command, '--config')],
     ];
     const expected: Record<string, string> = {
-      prometheus: 'deploy/prometheus/prometheus.yml',
-      alertmanager: 'deploy/alertmanager/alertmanager.yml',
-      collector: 'deploy/collector-config.yaml',
-      evaluator: 'deploy/evaluator.yaml',
+      prometheus: 'prometheus/prometheus.yml',
+      alertmanager: 'alertmanager/alertmanager.yml',
+      collector: 'collector-config.yaml',
+      evaluator: 'evaluator.yaml',
     };
     for (const [name, inContainer] of files) {
       expect(inContainer, `${name}: no config flag`).to.be.a('string');
@@ -189,7 +194,7 @@ describe('deploy/docker-compose.yml', function () {
 
   it("mounts the directories Alertmanager's config reads its secret files from", () => {
     const am = model.services.alertmanager!;
-    const config = readFileSync(path.join(DEPLOY, 'alertmanager/alertmanager.yml'), 'utf8');
+    const config = readFileSync(path.join(REPO_ROOT, 'alertmanager/alertmanager.yml'), 'utf8');
     const files = [...config.matchAll(/^[ \t]*(?:-[ \t]*)?\w+_file:[ \t]*["']?(\/[^\s"']+)/gm)].map((m) => m[1]!);
     for (const f of files) {
       const onHost = hostPathOf(am, f);
@@ -203,23 +208,23 @@ describe('deploy/docker-compose.yml', function () {
     const grafana = model.services.grafana!;
     const provisioning = hostPathOf(grafana, '/etc/grafana/provisioning');
     const dashboards = hostPathOf(grafana, '/var/lib/grafana/dashboards');
-    expect(provisioning && rel(provisioning)).to.equal('deploy/grafana/provisioning');
-    expect(dashboards && rel(dashboards)).to.equal('deploy/grafana/dashboards');
+    expect(provisioning && rel(provisioning)).to.equal('grafana/provisioning');
+    expect(dashboards && rel(dashboards)).to.equal('grafana/dashboards');
     const yamlsIn = (dir: string) =>
       existsSync(dir) ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => parse(readFileSync(path.join(dir, f), 'utf8'))) : [];
 
     // every dashboard provider reads from the directory compose mounts the dashboards at
     const providers = yamlsIn(path.join(provisioning!, 'dashboards')).flatMap((d) => d?.providers ?? []);
-    expect(providers, 'no dashboard provider in deploy/grafana/provisioning/dashboards/').to.not.be.empty;
+    expect(providers, 'no dashboard provider in grafana/provisioning/dashboards/').to.not.be.empty;
     for (const p of providers) {
       expect(String(p.options?.path), `provider ${p.name}`).to.match(/^\/var\/lib\/grafana\/dashboards(\/|$)/);
     }
-    expect(readdirSync(dashboards!).filter((f) => f.endsWith('.json')), 'no dashboard JSON in deploy/grafana/dashboards/').to.not.be.empty;
+    expect(readdirSync(dashboards!).filter((f) => f.endsWith('.json')), 'no dashboard JSON in grafana/dashboards/').to.not.be.empty;
 
     // a Prometheus data source at the compose service
     const datasources = yamlsIn(path.join(provisioning!, 'datasources')).flatMap((d) => d?.datasources ?? []);
     const prom = datasources.filter((d: { type?: string }) => d.type === 'prometheus');
-    expect(prom, 'no Prometheus data source in deploy/grafana/provisioning/datasources/').to.not.be.empty;
+    expect(prom, 'no Prometheus data source in grafana/provisioning/datasources/').to.not.be.empty;
     for (const d of prom) expect(d.url, d.name).to.equal('http://prometheus:9090');
   });
 
@@ -252,7 +257,7 @@ describe('deploy/docker-compose.yml', function () {
   });
 
   it('points the API and the evaluator at the Collector, under the service name of the manifest', () => {
-    const collector = parse(readFileSync(path.join(DEPLOY, 'collector-config.yaml'), 'utf8'));
+    const collector = collectorConfigDefaults();
     const otlpHttpPort = hostPort(collector.receivers.otlp.protocols.http.endpoint).port;
     const manifest = parse(readFileSync(path.join(REPO_ROOT, 'examples/marketedge-api/vigil.yaml'), 'utf8'));
     const api = model.services.api!.environment!;
@@ -266,18 +271,18 @@ describe('deploy/docker-compose.yml', function () {
   });
 
   it('sends the Collector to services that exist, and Prometheus accepts its remote write', () => {
-    const collector = parse(readFileSync(path.join(DEPLOY, 'collector-config.yaml'), 'utf8'));
+    const collector = collectorConfigDefaults();
     const targets = [
-      collector.exporters.prometheusremotewrite.endpoint,
-      collector.exporters['otlphttp/evaluator'].metrics_endpoint ?? collector.exporters['otlphttp/evaluator'].endpoint,
-      collector.exporters['otlp/jaeger'].endpoint,
+      collector.exporters.prometheus_remote_write.http.endpoint,
+      collector.exporters['otlp_http/evaluator'].metrics_endpoint,
+      collector.exporters['otlp_grpc/jaeger'].endpoint,
     ];
     for (const t of targets) expect(SERVICES, t).to.include(hostPort(t).host);
     expect(model.services.prometheus!.command).to.include('--web.enable-remote-write-receiver');
   });
 
-  it('deploy/evaluator.yaml: a valid config for the stack (otlp source, 0.0.0.0, Alertmanager at the service)', async () => {
-    const config = await loadConfig(path.join(DEPLOY, 'evaluator.yaml'));
+  it('evaluator.yaml: a valid config for the stack (otlp source, 0.0.0.0, Alertmanager at the service)', async () => {
+    const config = await loadConfig(path.join(REPO_ROOT, 'evaluator.yaml'));
     expect(config.server.host).to.equal('0.0.0.0');
     expect(config.source.type).to.equal('otlp');
     expect(model.services.evaluator!.ports!.map((p) => p.target)).to.include(config.server.port);
@@ -295,7 +300,7 @@ describe('deploy/docker-compose.yml', function () {
   });
 
   it('Prometheus alerts the Alertmanager service', () => {
-    const prom = parse(readFileSync(path.join(DEPLOY, 'prometheus/prometheus.yml'), 'utf8'));
+    const prom = parse(readFileSync(path.join(REPO_ROOT, 'prometheus/prometheus.yml'), 'utf8'));
     const targets: string[] = (prom.alerting?.alertmanagers ?? []).flatMap((a: { static_configs?: Array<{ targets?: string[] }> }) =>
       (a.static_configs ?? []).flatMap((c) => c.targets ?? []),
     );

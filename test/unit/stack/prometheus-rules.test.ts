@@ -1,6 +1,6 @@
 /**
- * deploy/prometheus: the config and the alert rules pass promtool (check config, check rules,
- * and the rules' own unit tests in deploy/prometheus/tests), and every metric and label name the
+ * prometheus: the config and the alert rules pass promtool (check config, check rules,
+ * and the rules' own unit tests in prometheus/tests), and every metric and label name the
  * rules use is derived from the telemetry contract (packages/sdk/src/semconv.ts), never retyped.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -9,12 +9,12 @@ import { expect } from 'chai';
 import { parse } from 'yaml';
 import * as semconv from '../../../packages/sdk/src/semconv.js';
 import { POLICY_VALUE, ROUTER_OUTCOME, promLabel, promName } from '../../../packages/sdk/src/semconv.js';
-import { REPO_ROOT, runTool } from '../../helpers/rig.js';
+import { collectorConfigDefaults, REPO_ROOT, runTool } from '../../helpers/rig.js';
 
-const PROM_DIR = path.join(REPO_ROOT, 'deploy', 'prometheus');
-const CONFIG = 'deploy/prometheus/prometheus.yml';
-const RULES = 'deploy/prometheus/rules/vigil.rules.yml';
-const TEST_DIR = 'deploy/prometheus/tests';
+const PROM_DIR = path.join(REPO_ROOT, 'prometheus');
+const CONFIG = 'prometheus/prometheus.yml';
+const RULES = 'prometheus/rules/vigil.rules.yml';
+const TEST_DIR = 'prometheus/tests';
 
 /** The alert names of the label contract (docs and Alertmanager routing rely on them). */
 const CONTRACT_ALERTS = [
@@ -231,7 +231,7 @@ function contractViolations(rule: Rule): string[] {
 
 const show = (r: { code: number | null; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}${r.stderr}`;
 
-describe('Prometheus config and alert rules (deploy/prometheus)', function () {
+describe('Prometheus config and alert rules (prometheus)', function () {
   this.timeout(60_000);
 
   it('promtool check config accepts prometheus.yml and finds the rule file', async () => {
@@ -248,7 +248,7 @@ describe('Prometheus config and alert rules (deploy/prometheus)', function () {
 
   it('promtool test rules: the rules\' unit tests pass', async () => {
     const files = readdirSync(path.join(REPO_ROOT, TEST_DIR)).filter((f) => /\.ya?ml$/.test(f)).sort();
-    expect(files, 'test files in deploy/prometheus/tests').to.not.be.empty;
+    expect(files, 'test files in prometheus/tests').to.not.be.empty;
     const r = await runTool('promtool', ['test', 'rules', ...files.map((f) => `${TEST_DIR}/${f}`)], { timeoutMs: 50_000 });
     expect(r.code, show(r)).to.equal(0);
     expect(r.stdout + r.stderr, show(r)).to.not.match(/FAILED/);
@@ -260,7 +260,7 @@ describe('Prometheus config and alert rules (deploy/prometheus)', function () {
     expect(readYaml(RULES, false)).to.deep.equal(readYaml(RULES, true));
   });
 
-  it('prometheus.yml: rules/*.yml, alertmanager:9093, scrapes itself and Alertmanager, rules evaluated at least as often as scrapes', () => {
+  it('prometheus.yml: rules/*.yml, alertmanager:9093, scrapes itself, Alertmanager and the Collector, rules evaluated at least as often as scrapes', () => {
     const config = readYaml(CONFIG);
     expect(config.rule_files).to.deep.equal(['rules/*.yml']);
     const amTargets = config.alerting.alertmanagers.flatMap((a: any) => a.static_configs.flatMap((s: any) => s.targets));
@@ -268,8 +268,11 @@ describe('Prometheus config and alert rules (deploy/prometheus)', function () {
     const jobs = Object.fromEntries(
       config.scrape_configs.map((s: any) => [s.job_name, s.static_configs.flatMap((c: any) => c.targets)]),
     );
-    expect(jobs).to.have.keys('prometheus', 'alertmanager');
+    expect(jobs).to.have.keys('prometheus', 'alertmanager', 'collector');
     expect(jobs.alertmanager).to.deep.equal(['alertmanager:9093']);
+    // the Collector's own metrics, at the port collector-config.yaml serves them on by default
+    const telemetry = collectorConfigDefaults().service.telemetry.metrics.readers[0].pull.exporter.prometheus;
+    expect(jobs.collector).to.deep.equal([`collector:${telemetry.port}`]);
     const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? NaN);
     expect(seconds(config.global.scrape_interval)).to.equal(15);
     expect(seconds(config.global.evaluation_interval)).to.be.at.most(15);

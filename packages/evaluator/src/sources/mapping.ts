@@ -120,7 +120,7 @@ function classify(metric: string, attrs: Record<string, string>): { kind: Signal
 /** The Prometheus name of each understood metric (all gauges: no unit suffix, no `_total`). */
 export const PROM_SIGNAL_METRICS: ReadonlyArray<{ metric: SignalMetric; prom: string }> = SIGNAL_METRICS.map((metric) => ({ metric, prom: promName(metric) }));
 
-/** Resource attributes, which come as labels on every series through vmagent. */
+/** Resource attributes, which come as labels on every series through the Collector (collector-config.yaml: resource_constant_labels). */
 const RESOURCE_ATTRS = new Set<string>([ATTR_SERVICE_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_DEPLOYMENT_ENVIRONMENT_NAME, semconv.ATTR_SERVICE_VERSION]);
 
 /** Every attribute name `semconv` defines (its `ATTR_*` constants). */

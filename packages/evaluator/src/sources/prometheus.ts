@@ -1,6 +1,6 @@
 /**
  * The production path: poll Prometheus (or anything speaking its HTTP query
- * API) for Vigil's gauges, as the OTLP pipeline (vmagent or a Collector with
+ * API) for Vigil's gauges, as the OTLP pipeline (the OpenTelemetry Collector with
  * resource attributes copied to labels) wrote them.
  *
  * Each poll runs, for every metric `toSignal` understands, two instant queries:
