@@ -1,9 +1,9 @@
 /**
  * Route truth: on every fixture app, Vigil's verdict on each declared endpoint
  * agrees with what Express really answers. Each fixture runs on Express 4 and
- * 5, with its modules loaded as ESM and as CommonJS, through the guard
- * (`mountRouters`, `validate`); each row then sends the same request to the app
- * listening on port 0. Fixture handlers name themselves in `x-answered-by`, so
+ * 5, with its own modules (the app, its routers) loaded as ESM (.mjs) and as
+ * CommonJS (.cjs), through the guard (`mountRouters`, `validate`); each row
+ * then sends the same request to the app listening on port 0. Fixture handlers name themselves in `x-answered-by`, so
  * "agree" means: Vigil's answering layer is the one that answered (a route of
  * its own for `registered`; the catch-all, the parameter route or the earlier
  * layer otherwise), and `missing` is Express's own 404.
@@ -21,10 +21,19 @@ import { close } from './helpers/servers.js';
 
 type AnyExpress = typeof express5;
 type Row = [method: string, route: string, verdict: string, params?: Record<string, string>];
+type Load = (name: string) => Promise<Record<string, unknown>>;
+interface BuildContext {
+  express: AnyExpress;
+  major: 4 | 5;
+  load: Load;
+  mountRouters: (app: unknown) => Promise<unknown>;
+}
 interface Fixture {
   name: string;
   routers?: Array<{ name: string; module: string; mount: string | string[] }>;
-  build(ctx: { express: AnyExpress; major: 4 | 5; load: (name: string) => Promise<Record<string, unknown>>; mountRouters: (app: unknown) => Promise<unknown> }): unknown;
+  /** The app's own module, `shapes/<app>` in the flavour under test, exporting `build(ctx)`; or `build` here. */
+  app?: string;
+  build?(ctx: BuildContext): unknown;
   rows: Row[];
 }
 
@@ -40,8 +49,15 @@ const FLAVOURS = {
   cjs: async (name: string) => require(new URL(`cjs/${name}.cjs`, DIR).pathname) as Record<string, unknown>,
 };
 
+/** Builds the fixture's app: from its module in `load`'s flavour (a real .mjs or .cjs file), or its own `build`. */
+async function buildApp(fx: Fixture, ctx: BuildContext): Promise<unknown> {
+  if (!fx.app) return fx.build!(ctx);
+  const { build } = await ctx.load(`shapes/${fx.app}`);
+  return (build as (c: BuildContext) => unknown)(ctx);
+}
+
 /** A guard over one component declaring every row (probe values from the row), the fixture's routers loaded in `load`'s flavour. */
-function guardFor(fx: Fixture, express: AnyExpress, load: (name: string) => Promise<Record<string, unknown>>): Promise<VigilGuard> {
+function guardFor(fx: Fixture, express: AnyExpress, load: Load): Promise<VigilGuard> {
   const routers = (fx.routers ?? []).map((r) => ({ name: r.name, mount: r.mount, load: async () => ({ router: ((await load(r.module)).create as (e: AnyExpress) => unknown)(express) }) }));
   const endpoints = fx.rows.map(([method, route, , params]) => ({ method, route, probe: { enabled: false, params: params ?? {} } }));
   return vigil({
@@ -78,7 +94,7 @@ for (const [major, express] of MAJORS) {
         let endpoints: EndpointResult[];
         before(async () => {
           const guard = await guardFor(fx, express, load);
-          const app = (await fx.build({ express, major, load, mountRouters: (a) => guard.mountRouters(a as never) })) as Parameters<VigilGuard['validate']>[0];
+          const app = (await buildApp(fx, { express, major, load, mountRouters: (a) => guard.mountRouters(a as never) })) as Parameters<VigilGuard['validate']>[0];
           server = (app as unknown as { listen: (p: number, h: string) => Server }).listen(0, '127.0.0.1');
           await new Promise((r) => server.once('listening', r));
           base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
