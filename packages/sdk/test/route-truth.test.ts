@@ -17,6 +17,7 @@ import express4Untyped from 'express4';
 import { vigil, type VigilGuard } from '../src/index.js';
 import { probePath } from '../src/monitor/checks/endpoint.js';
 import type { EndpointResult } from '../src/startup/report.js';
+import type { RouterResult } from '../src/startup/routers.js';
 import { close } from './helpers/servers.js';
 
 type AnyExpress = typeof express5;
@@ -34,6 +35,8 @@ interface Fixture {
   /** The app's own module, `shapes/<app>` in the flavour under test, exporting `build(ctx)`; or `build` here. */
   app?: string;
   build?(ctx: BuildContext): unknown;
+  /** The manifest names each router by its file (`module:`, `export: <name>Router`) in `<flavour>/routers/express<major>`, not `load`. */
+  routersByFile?: boolean;
   rows: Row[];
 }
 
@@ -45,9 +48,13 @@ const MAJORS = [
   [5, express5],
 ] as const;
 const FLAVOURS = {
-  esm: (name: string) => import(new URL(`esm/${name}.mjs`, DIR).href) as Promise<Record<string, unknown>>,
-  cjs: async (name: string) => require(new URL(`cjs/${name}.cjs`, DIR).pathname) as Record<string, unknown>,
+  esm: { ext: 'mjs', load: (name: string) => import(new URL(`esm/${name}.mjs`, DIR).href) as Promise<Record<string, unknown>> },
+  cjs: { ext: 'cjs', load: async (name: string) => require(new URL(`cjs/${name}.cjs`, DIR).pathname) as Record<string, unknown> },
 };
+type Flavour = keyof typeof FLAVOURS;
+
+/** The file a by-file manifest names for the routers of `flavour` on Express `major`, relative to the fixtures. */
+const routerFile = (flavour: Flavour, major: 4 | 5) => `./${flavour}/routers/express${major}.${FLAVOURS[flavour].ext}`;
 
 /** Builds the fixture's app: from its module in `load`'s flavour (a real .mjs or .cjs file), or its own `build`. */
 async function buildApp(fx: Fixture, ctx: BuildContext): Promise<unknown> {
@@ -56,12 +63,18 @@ async function buildApp(fx: Fixture, ctx: BuildContext): Promise<unknown> {
   return (build as (c: BuildContext) => unknown)(ctx);
 }
 
-/** A guard over one component declaring every row (probe values from the row), the fixture's routers loaded in `load`'s flavour. */
-function guardFor(fx: Fixture, express: AnyExpress, load: Load): Promise<VigilGuard> {
-  const routers = (fx.routers ?? []).map((r) => ({ name: r.name, mount: r.mount, load: async () => ({ router: ((await load(r.module)).create as (e: AnyExpress) => unknown)(express) }) }));
+/** A guard over one component declaring every row (probe values from the row), the fixture's routers in `flavour`. */
+function guardFor(fx: Fixture, express: AnyExpress, major: 4 | 5, flavour: Flavour): Promise<VigilGuard> {
+  const { load } = FLAVOURS[flavour];
+  const routers = (fx.routers ?? []).map((r) =>
+    fx.routersByFile
+      ? { name: r.name, mount: r.mount, module: routerFile(flavour, major), export: `${r.name}Router` } // the SDK imports it
+      : { name: r.name, mount: r.mount, load: async () => ({ router: ((await load(r.module)).create as (e: AnyExpress) => unknown)(express) }) },
+  );
   const endpoints = fx.rows.map(([method, route, , params]) => ({ method, route, probe: { enabled: false, params: params ?? {} } }));
   return vigil({
     manifest: { service: 'route-truth', components: { app: { policy: 'degrade', routers, endpoints } }, monitor: { enabled: false } } as never,
+    baseUrl: DIR,
     env: { VIGIL_LOG_LEVEL: 'silent' },
     telemetry: false,
   });
@@ -86,23 +99,33 @@ function expectAgreement(e: EndpointResult, res: Response): void {
 
 let rows = 0;
 for (const [major, express] of MAJORS) {
-  for (const [flavour, load] of Object.entries(FLAVOURS)) {
+  for (const flavour of Object.keys(FLAVOURS) as Flavour[]) {
+    const { load } = FLAVOURS[flavour];
     for (const fx of FIXTURES) {
       describe(`route truth on Express ${major} (${flavour}): ${fx.name}`, () => {
         let server: Server;
         let base: string;
         let endpoints: EndpointResult[];
+        let routers: RouterResult[];
         before(async () => {
-          const guard = await guardFor(fx, express, load);
+          const guard = await guardFor(fx, express, major, flavour);
           const app = (await buildApp(fx, { express, major, load, mountRouters: (a) => guard.mountRouters(a as never) })) as Parameters<VigilGuard['validate']>[0];
           server = (app as unknown as { listen: (p: number, h: string) => Server }).listen(0, '127.0.0.1');
           await new Promise((r) => server.once('listening', r));
           base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
           const report = await guard.validate(app, { throwOnFailure: false, monitor: false });
-          endpoints = report.components[0]!.endpoints;
+          ({ endpoints, routers } = report.components[0]!);
           await guard.shutdown();
         });
         after(() => close(server));
+
+        if (fx.routersByFile) {
+          it(`the SDK imported every router itself from ${routerFile(flavour, major)}`, () => {
+            expect(routers.map((r) => [r.router, r.module, r.outcome])).to.deep.equal(
+              fx.routers!.map((r) => [r.name, routerFile(flavour, major), 'success']),
+            );
+          });
+        }
 
         for (const [method, route, verdict, params] of fx.rows) {
           rows++;
@@ -132,10 +155,10 @@ describe('route truth: the table', () => {
 
 describe('route truth: the live route report', () => {
   for (const [major, express] of MAJORS) {
-    for (const [flavour, load] of Object.entries(FLAVOURS)) {
+    for (const flavour of Object.keys(FLAVOURS) as Flavour[]) {
       it(`on Express ${major} (${flavour}), a router whose routes come late is mounted, warns, and counts once they appear; a route gone at run time fails`, async () => {
         const fx: Fixture = { name: 'late', routers: [{ name: 'late', module: 'routers/late', mount: '/shop' }], build: () => undefined, rows: [['GET', '/shop/catalogue', 'registered']] };
-        const guard = await guardFor(fx, express, load);
+        const guard = await guardFor(fx, express, major, flavour);
         const app = express();
         const [late] = await guard.mountRouters(app as never);
         const server = await new Promise<Server>((resolve) => {
