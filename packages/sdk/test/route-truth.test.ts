@@ -9,12 +9,15 @@
  * layer otherwise), and `missing` is Express's own 404.
  */
 import { createRequire } from 'node:module';
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { Server } from 'node:http';
 import { expect } from 'chai';
 import express5 from 'express';
 // @ts-expect-error express4 is an npm alias of express@4 with no types of its own
 import express4Untyped from 'express4';
 import { vigil, type VigilGuard } from '../src/index.js';
+import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_VIGIL_CRITICAL, METRIC_ROUTE_REGISTERED } from '../src/semconv.js';
 import { probePath } from '../src/monitor/checks/endpoint.js';
 import type { EndpointResult } from '../src/startup/report.js';
 import type { RouterResult } from '../src/startup/routers.js';
@@ -64,7 +67,7 @@ async function buildApp(fx: Fixture, ctx: BuildContext): Promise<unknown> {
 }
 
 /** A guard over one component declaring every row (probe values from the row), the fixture's routers in `flavour`. */
-function guardFor(fx: Fixture, express: AnyExpress, major: 4 | 5, flavour: Flavour): Promise<VigilGuard> {
+function guardFor(fx: Fixture, express: AnyExpress, major: 4 | 5, flavour: Flavour, telemetry = false): Promise<VigilGuard> {
   const { load } = FLAVOURS[flavour];
   const routers = (fx.routers ?? []).map((r) =>
     fx.routersByFile
@@ -75,8 +78,8 @@ function guardFor(fx: Fixture, express: AnyExpress, major: 4 | 5, flavour: Flavo
   return vigil({
     manifest: { service: 'route-truth', components: { app: { policy: 'degrade', routers, endpoints } }, monitor: { enabled: false } } as never,
     baseUrl: DIR,
-    env: { VIGIL_LOG_LEVEL: 'silent' },
-    telemetry: false,
+    env: { VIGIL_LOG_LEVEL: 'silent', OTEL_TRACES_EXPORTER: 'none' },
+    telemetry,
   });
 }
 
@@ -153,12 +156,14 @@ describe('route truth: the table', () => {
 });
 
 
+/** A router whose routes come late: `ready()` on its handle adds GET /catalogue. */
+const LATE: Fixture = { name: 'late', routers: [{ name: 'late', module: 'routers/late', mount: '/shop' }], rows: [['GET', '/shop/catalogue', 'registered']] };
+
 describe('route truth: the live route report', () => {
   for (const [major, express] of MAJORS) {
     for (const flavour of Object.keys(FLAVOURS) as Flavour[]) {
       it(`on Express ${major} (${flavour}), a router whose routes come late is mounted, warns, and counts once they appear; a route gone at run time fails`, async () => {
-        const fx: Fixture = { name: 'late', routers: [{ name: 'late', module: 'routers/late', mount: '/shop' }], build: () => undefined, rows: [['GET', '/shop/catalogue', 'registered']] };
-        const guard = await guardFor(fx, express, major, flavour);
+        const guard = await guardFor(LATE, express, major, flavour);
         const app = express();
         const [late] = await guard.mountRouters(app as never);
         const server = await new Promise<Server>((resolve) => {
@@ -191,6 +196,64 @@ describe('route truth: the live route report', () => {
         } finally {
           await guard.shutdown();
           await close(server);
+        }
+      });
+    }
+  }
+});
+
+/** A reader collected on demand, as an app's own exporter would read the gauges. */
+class InProcessReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+describe('route truth: the gauges agree with the refreshed route report', () => {
+  let reader: InProcessReader;
+  beforeEach(() => {
+    // The app's own meter provider: Vigil registers its gauges on it.
+    reader = new InProcessReader();
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  });
+  afterEach(() => {
+    metrics.disable();
+    trace.disable();
+    context.disable();
+    propagation.disable();
+  });
+
+  /** `vigil.route.registered` of each declared endpoint, as the reader collects it now. */
+  async function registeredGauge(): Promise<Record<string, number>> {
+    const { resourceMetrics } = await reader.collect();
+    const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === METRIC_ROUTE_REGISTERED);
+    const points = (metric?.dataPoints ?? []) as Array<{ value: number; attributes: Record<string, unknown> }>;
+    return Object.fromEntries(
+      points.filter((p) => p.attributes[ATTR_VIGIL_CRITICAL] === true).map((p) => [`${p.attributes[ATTR_HTTP_REQUEST_METHOD]} ${p.attributes[ATTR_HTTP_ROUTE]}`, p.value]),
+    );
+  }
+  /** The same, from the latest report's verdicts. */
+  const reported = (guard: VigilGuard) =>
+    Object.fromEntries(guard.report!.components.flatMap((c) => c.endpoints).map((e) => [`${e.method} ${e.route}`, e.verdict === 'registered' ? 1 : 0]));
+
+  for (const [major, express] of MAJORS) {
+    for (const flavour of Object.keys(FLAVOURS) as Flavour[]) {
+      it(`on Express ${major} (${flavour}): 0 while the route is late, 1 once it appears, 0 once it is gone`, async () => {
+        const guard = await guardFor(LATE, express, major, flavour, true);
+        const app = express();
+        try {
+          const [late] = await guard.mountRouters(app as never);
+          await guard.validate(app as never, { throwOnFailure: false, monitor: false });
+          expect(await registeredGauge()).to.deep.equal(reported(guard)).and.deep.equal({ 'GET /shop/catalogue': 0 });
+
+          (late!.handle as { ready: () => void }).ready();
+          guard.refreshInventory();
+          expect(await registeredGauge()).to.deep.equal(reported(guard)).and.deep.equal({ 'GET /shop/catalogue': 1 });
+
+          (late!.handle as { stack: unknown[] }).stack.length = 0;
+          guard.refreshInventory();
+          expect(await registeredGauge()).to.deep.equal(reported(guard)).and.deep.equal({ 'GET /shop/catalogue': 0 });
+        } finally {
+          await guard.shutdown();
         }
       });
     }
