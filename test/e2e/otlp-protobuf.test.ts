@@ -54,14 +54,12 @@ describe('e2e: OTLP/HTTP protobuf into the embedded evaluator', function () {
     hook.received.map((r) => r.body as HookPayload).filter((p) => p?.status === status && pred(p.alert.labels));
 
   async function evaluator(overrides: Parameters<typeof exampleEvaluatorConfig>[0] = {}) {
-    const base = await exampleEvaluatorConfig({});
+    // The example's rules include telemetry-rejected (critical, P0): a refused sender pages at once.
     const e = await startEvaluator(
       await exampleEvaluatorConfig({
         source: { type: 'otlp', rejectedAfter: 3 },
         silentAfter: '10s',
         staleAfter: '5s',
-        // A refused sender pages at once (without a rule of its own it would get the default impact, medium: 30 s of `for`).
-        rules: [{ name: 'telemetry-rejected', match: { signal: 'rejected' }, impact: { level: 'critical', priority: 'P0' } }, ...(base.rules ?? [])],
         notifiers: { hook: { type: 'webhook', url: `${hook.url}/direct`, retry: { initial: '200ms', max: '1s' } } },
         ...overrides,
       }),

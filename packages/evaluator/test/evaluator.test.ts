@@ -156,7 +156,7 @@ notifiers:
 
   it('the example config is valid', async () => {
     const config = await loadConfig(fileURLToPath(new URL('../../../examples/marketedge-api/evaluator.yaml', import.meta.url)));
-    expect(config.rules.map((r) => r.name)).to.deep.equal(['telemetry-silent', 'authentication-failure', 'zebra-admin-access', 'user-management', 'data-access']);
+    expect(config.rules.map((r) => r.name)).to.deep.equal(['telemetry-silent', 'telemetry-rejected', 'authentication-failure', 'zebra-admin-access', 'user-management', 'data-access']);
   });
 
   describe('vigil-evaluator CLI', function () {
