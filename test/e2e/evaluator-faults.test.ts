@@ -252,7 +252,10 @@ describe('e2e: the evaluator loses nothing (Alertmanager down, evaluator restart
     await waitFor(async () => ((await (await fetch(`${cli.url}/api/v1/status`)).json()) as { services: Array<{ service: string }> }).services.some((s) => s.service === 'billing-api'), { timeoutMs: 20_000, what: 'billing-api seen' });
     await doomed.stop();
     await waitFor(async () => (await status(cli)).alerts.some((a) => a.key === 'billing-api|' && a.state === 'firing'), { timeoutMs: 30_000, what: 'the billing-api silence alert' });
-    const before = hook.received.map((r) => `${(r.body as HookPayload).status} ${(r.body as HookPayload).alert.id}`).sort();
+    // The status API says "firing" as soon as the alert opens; its webhook delivery can still be in flight.
+    const delivered = () => hook.received.map((r) => `${(r.body as HookPayload).status} ${(r.body as HookPayload).alert.id}`).sort();
+    await waitFor(() => delivered().length >= 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both pages at the webhook' });
+    const before = delivered();
     expect(before).to.deep.equal(['firing billing-api||0', 'firing marketedge-api|user_management|0']);
 
     await prom.stop();
