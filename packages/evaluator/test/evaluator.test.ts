@@ -160,10 +160,11 @@ notifiers:
   });
 
   describe('vigil-evaluator CLI', function () {
-    this.timeout(30_000);
+    // Each run starts node + tsx cold; on a loaded 2-core machine that alone can take tens of seconds.
+    this.timeout(120_000);
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['--import', TSX, CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr })),
+        execFile(process.execPath, ['--import', TSX, CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr })),
       );
 
     it('--check: 0 for a valid config, 2 with the error for a bad one', async () => {
@@ -185,7 +186,7 @@ notifiers:
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       const url = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no listening line:\n${out}`)), 15_000);
+        const t = setTimeout(() => reject(new Error(`no listening line:\n${out}`)), 60_000);
         child.stdout.on('data', () => {
           const m = /listening on (http:\/\/[^" ]+)/.exec(out);
           if (m) {

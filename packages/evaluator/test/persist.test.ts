@@ -133,7 +133,8 @@ describe('state file', function () {
       expect(back).to.deep.equal({ ok: true, savedAt: T0 + 30_000, state: state() });
     });
 
-    it('is replaced atomically: SIGKILLed mid-write, the file is always one complete state', async () => {
+    it('is replaced atomically: SIGKILLed mid-write, the file is always one complete state', async function () {
+      this.timeout(180_000); // six cold node + tsx starts; slow on a loaded machine
       // A child process rewrites a ~2 MB state in a loop; it is killed at random moments.
       const persist = fileURLToPath(new URL('../src/state/persist.ts', import.meta.url));
       const script = `
