@@ -53,6 +53,7 @@ const SignalJson = z.strictObject({
   subject: z.string(),
   failing: z.boolean(),
   unknown: z.boolean().optional(),
+  reason: z.string().optional(),
   labels: Labels,
   observedAt: Time,
 });
