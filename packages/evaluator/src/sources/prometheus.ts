@@ -14,6 +14,7 @@
  * Prometheus down or erroring marks the source down with the reason; nothing
  * throws, and the next poll that succeeds brings it back up.
  */
+import { setMaxListeners } from 'node:events';
 import got from 'got';
 import { z } from 'zod';
 import type { PrometheusSource } from '../config/schema.js';
@@ -120,6 +121,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
 
   async function poll(): Promise<void> {
     const ac = new AbortController();
+    // Every query of a poll listens on this one signal (two per metric): more than Node's default warning limit of 10.
+    setMaxListeners(2 * queries.length + 2, ac.signal);
     controller = ac;
     try {
       const answers = await Promise.all(
