@@ -23,6 +23,7 @@ h3 { font-size: 1.1rem; margin: 16px 0 6px; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: 0 0 12px; }
 caption { text-align: left; font-weight: 600; padding: 6px 0; font-size: 1rem; }
 th, td { border: 1px solid #c9ced6; padding: 4px 8px; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }
 th { background: #e8ebf0; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em; }
