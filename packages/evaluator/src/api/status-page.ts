@@ -23,7 +23,8 @@ h3 { font-size: 1.1rem; margin: 16px 0 6px; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: 0 0 12px; }
 caption { text-align: left; font-weight: 600; padding: 6px 0; font-size: 1rem; }
 th, td { border: 1px solid #c9ced6; padding: 4px 8px; text-align: left; vertical-align: top; }
-td { overflow-wrap: anywhere; }
+/* A reason quotes paths and module names with no break in them: let them wrap. */
+.reason { overflow-wrap: anywhere; }
 th { background: #e8ebf0; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em; }
@@ -99,7 +100,8 @@ const SCRIPT = `
     return Object.keys(map).sort().map(function (k) { return map[k]; });
   }
   // Why it fails, as the app said (text only: never markup).
-  function why(s) { return s && s.failing && s.reason ? s.reason : ''; }
+  function reasonText(text) { return text ? el('span', { 'class': 'reason' }, text) : ''; }
+  function why(s) { return s && s.failing ? reasonText(s.reason) : ''; }
   // A check that has not run yet is UNKNOWN, never PASS.
   function pf(s) { return status(s.failing ? 'FAIL' : s.unknown ? 'UNKNOWN' : 'PASS'); }
 
@@ -155,7 +157,7 @@ const SCRIPT = `
         var i = a.impact || {};
         return [a.component || '(service)', status(String(a.state).toUpperCase()), i.level, i.priority, num(money(i.revenue)), i.customers,
           i.context ? (a.contextHeadline ? i.context + ': ' + a.contextHeadline : i.context) : '', num(a.escalationLevel), time(a.firedAt || a.since), a.service, a.rule,
-          (a.signals || []).filter(function (s) { return s.reason; }).map(function (s) { return s.kind + ' ' + s.subject + ': ' + s.reason; }).join('; ')];
+          reasonText((a.signals || []).filter(function (s) { return s.reason; }).map(function (s) { return s.kind + ' ' + s.subject + ': ' + s.reason; }).join('; '))];
       }), 'No active alert: every business flow is PASS.'));
     return out;
   }
