@@ -202,3 +202,64 @@ describe('reasons: vigil.check.reason on a real app', function () {
     expect(level!.value).to.equal(1);
   });
 });
+
+describe('reasons: Vigil\'s own exporter drops a reason with its failure', function () {
+  this.timeout(20_000);
+  const OTEL = { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json', OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_TRACES_EXPORTER: 'none' };
+  const saved: Record<string, string | undefined> = {};
+
+  it('exported while the check fails, absent from every export after it passes (gauges as last observed)', async () => {
+    const { otlpCapture } = await import('./helpers/otlp.js');
+    const otlp = await otlpCapture();
+    // The OTLP exporter reads its endpoint from process.env, as in an app.
+    for (const [k, v] of Object.entries({ ...OTEL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${otlp.url}/v1/metrics` })) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+    let failing = true;
+    const guard = await vigil({
+      manifest: { service: 'reasons-export', components: { shop: { policy: 'degrade' } }, monitor: { failureThreshold: 1, successThreshold: 1 } } as never,
+      env: { ...process.env, VIGIL_LOG_LEVEL: 'silent' },
+    });
+    const app = express();
+    const server = app.listen(0, '127.0.0.1');
+    try {
+      guard.addCheck({
+        id: 'flow:shop/checkout',
+        level: 3,
+        component: 'shop',
+        healthKey: 'shop:checkout',
+        intervalMs: 20,
+        timeoutMs: 1000,
+        run: async (): Promise<CheckOutcome> => (failing ? { status: 'fail', output: 'step pay answered 503, expected 2xx' } : { status: 'pass' }),
+      });
+      guard.mountHealth(app as never);
+      await new Promise((r) => server.once('listening', r));
+      await guard.validate(app as never, { server, throwOnFailure: false });
+      const reasonOf = (p: { metric: string; attributes: Attrs }) => p.metric === METRIC_CHECK_REASON && p.attributes[ATTR_VIGIL_CHECK] === 'flow:shop/checkout';
+      const exported = await waitForValue(() => otlp.points.find(reasonOf), 5000, 'the reason in an export');
+      expect(exported.attributes[ATTR_VIGIL_REASON]).to.equal('step pay answered 503, expected 2xx');
+
+      failing = false;
+      const passedAt = await waitForValue(() => {
+        const i = otlp.points.findIndex((p, j) => j > otlp.points.indexOf(exported) && p.metric === METRIC_HEALTH_LEVEL && p.attributes[ATTR_VIGIL_CHECK] === 'flow:shop/checkout' && p.value === 1);
+        return i >= 0 ? i : undefined;
+      }, 5000, 'the check passing in an export');
+      // Several exports later (every 100 ms), no reason of that check came again.
+      await new Promise((r) => setTimeout(r, 600));
+      const levelsAfter = otlp.points.slice(passedAt).filter((p) => p.metric === METRIC_HEALTH_LEVEL && p.attributes[ATTR_VIGIL_CHECK] === 'flow:shop/checkout');
+      expect(levelsAfter.length, 'exports after it passed').to.be.greaterThan(2);
+      expect(otlp.points.slice(passedAt).filter(reasonOf)).to.deep.equal([]);
+    } finally {
+      await guard.shutdown();
+      if (server.listening) await close(server);
+      await otlp.stop();
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+      metrics.disable();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    }
+  });
+});
