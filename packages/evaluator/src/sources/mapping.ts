@@ -18,7 +18,6 @@ import {
   ATTR_VIGIL_REASON_METRIC,
   ATTR_VIGIL_ROUTER,
   boundReason,
-  METRIC_CHECK_REASON,
   METRIC_HEALTH_LEVEL,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
@@ -96,8 +95,6 @@ export interface Reason {
   reason: string;
   observedAt: number;
 }
-
-export { METRIC_CHECK_REASON };
 
 /**
  * The reason a `vigil.check.reason` data point gives, or undefined when it

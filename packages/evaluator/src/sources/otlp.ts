@@ -22,13 +22,14 @@ import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
   ATTR_VIGIL_COMPONENT,
+  METRIC_CHECK_REASON,
   METRIC_PROBE_DURATION,
   REJECT_REASON,
 } from '@vigil/sdk/semconv';
 import { tokenMatches } from '@vigil/sdk';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
-import { attachReasons, isSignalMetric, METRIC_CHECK_REASON, toReason, toSignal, type Reason } from './mapping.js';
+import { attachReasons, isSignalMetric, toReason, toSignal, type Reason } from './mapping.js';
 import { otlpProtobuf } from './otlp-protobuf.js';
 import { MAX_SERVICES_PER_BATCH, SenderTracker, type RejectReason } from './senders.js';
 

@@ -19,8 +19,8 @@ import got from 'got';
 import { z } from 'zod';
 import type { PrometheusSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
-import { promName } from '@vigil/sdk/semconv';
-import { attachReasons, fromPromLabels, METRIC_CHECK_REASON, PROM_SIGNAL_METRICS, toReason, toSignal, type Reason } from './mapping.js';
+import { METRIC_CHECK_REASON, promName } from '@vigil/sdk/semconv';
+import { attachReasons, fromPromLabels, PROM_SIGNAL_METRICS, toReason, toSignal, type Reason } from './mapping.js';
 
 /** What the source logs through (a pino logger fits). */
 export interface SourceLogger {
