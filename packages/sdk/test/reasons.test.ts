@@ -67,6 +67,9 @@ describe('reasons: bounded, one line, redacted', () => {
     // A secret on a later line is gone with the line; one at the cut is censored before the cut.
     expect(reasonText(`${'a'.repeat(REASON_MAX_LENGTH - 10)} password=${'p'.repeat(40)}`)).to.not.contain('pppp');
     expect(reasonText(`failed\npassword=abc`)).to.equal('failed');
+    // What redaction leaves is the text around it, to the character.
+    expect(reasonText('step flags (GET /x?token=abc&api_key=def) answered 200, expected 418')).to.equal(`step flags (GET /x?token=${REDACTED}&api_key=${REDACTED}) answered 200, expected 418`);
+    expect(reasonText('login failed (password: hunter22)')).to.equal(`login failed (password: ${REDACTED})`);
   });
 });
 

@@ -84,7 +84,8 @@ export function redactText(text: string): string {
 
 /** `Bearer <token>`, `password=…`/`token: …` pairs and JWTs inside a message. */
 const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
-const SECRET_PAIR = /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credential)s?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi;
+// A value ends where a URL's query value does (so `(…?token=[redacted])` keeps its parenthesis).
+const SECRET_PAIR = /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credential)s?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&#"'<>\\)]+)/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 
 /**
