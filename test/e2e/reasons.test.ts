@@ -104,7 +104,7 @@ describe('e2e: the reason of a failure reaches the page (real Alertmanager)', fu
     expect(alert.signals.find((s) => s.kind === 'import')!.reason).to.match(IMPORT_REASON);
   });
 
-  it('a missing environment variable: the page says "missing environment variable(s): JWT_SECRET", never a value', async () => {
+  it('a missing environment variable: the page and the direct webhook say "missing environment variable(s): JWT_SECRET"', async () => {
     const e = await evaluatorWith();
     const app = spawnNode(path.join(REPO_ROOT, 'test/fixtures/env-reason-app.mjs'), [], { ...otlpJsonEvery1s(e.otlpMetricsUrl), VIGIL_LOG_LEVEL: 'warn' });
     apps.push(app);

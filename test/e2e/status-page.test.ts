@@ -102,7 +102,7 @@ describe('e2e: the evaluator status page in Chromium', function () {
     const hostile = page.getByRole('table', { name: 'Router imports' }).getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'pay', exact: true }) });
     await hostile.getByText('<img src=x onerror="window.__pwned=1"><b>bold</b>', { exact: true }).waitFor({ timeout: 15_000 });
     expect(await hostile.locator('img, b').count()).to.equal(0);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).to.equal(undefined);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).to.equal(undefined);
 
     for (const name of ['System status', 'Business impact', 'Technical detail']) expect(await page.getByRole('heading', { level: 2, name }).count()).to.equal(1);
     for (const name of ['Startup validation', 'Runtime checks', 'Dependency health', 'Notifier health']) expect(await page.getByRole('table', { name }).count()).to.be.greaterThan(0);
