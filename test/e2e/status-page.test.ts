@@ -74,6 +74,9 @@ describe('e2e: the evaluator status page in Chromium', function () {
     const failedRow = imports.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'user_management', exact: true }) });
     await failedRow.getByText('FAILED', { exact: true }).waitFor({ timeout: 30_000 });
     expect(await failedRow.innerText()).to.contain('ERR_MODULE_NOT_FOUND');
+    // Why, not only that: the import error's first line, in the row's Reason cell.
+    const reason = /Cannot find module '[^']*\/models\/user_management_schema\.js' imported from /;
+    await failedRow.getByText(reason).waitFor({ timeout: 30_000 });
 
     const endpoints = page.getByRole('table', { name: 'Endpoint availability' });
     const missing = endpoints.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '/api/v1/user-management', exact: true }) });
@@ -87,6 +90,19 @@ describe('e2e: the evaluator status page in Chromium', function () {
     await alert.getByText('FIRING', { exact: true }).waitFor({ timeout: 30_000 });
     const cells = await alert.getByRole('cell').allInnerTexts();
     expect(cells.slice(0, 4)).to.deep.equal(['FIRING', 'high', 'P1', '£925,000']);
+    expect(cells.at(-1)).to.match(new RegExp(`^import user_management: ${reason.source}`));
+    // The missing route's row says why it is missing.
+    expect(await missing.innerText()).to.match(new RegExp(`router failed to import: ${reason.source}`));
+
+    // A reason is untrusted text: markup in one is shown as text, never run or rendered.
+    ev!.evaluator.store.ingest(
+      [{ kind: 'import', service: 'hostile-api', instance: 'h-1', component: 'payments', subject: 'pay', failing: true, reason: '<img src=x onerror="window.__pwned=1"><b>bold</b>', labels: { 'vigil.router': 'pay' }, observedAt: Date.now() }],
+      Date.now(),
+    );
+    const hostile = page.getByRole('table', { name: 'Router imports' }).getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'pay', exact: true }) });
+    await hostile.getByText('<img src=x onerror="window.__pwned=1"><b>bold</b>', { exact: true }).waitFor({ timeout: 15_000 });
+    expect(await hostile.locator('img, b').count()).to.equal(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).to.equal(undefined);
 
     for (const name of ['System status', 'Business impact', 'Technical detail']) expect(await page.getByRole('heading', { level: 2, name }).count()).to.equal(1);
     for (const name of ['Startup validation', 'Runtime checks', 'Dependency health', 'Notifier health']) expect(await page.getByRole('table', { name }).count()).to.be.greaterThan(0);

@@ -303,7 +303,7 @@ export class Evaluator {
         rule: a.assessment.rule,
         impact: a.assessment.impact,
         ...(a.assessment.impact.context ? { contextHeadline: this.config.contexts[a.assessment.impact.context]?.headline } : {}),
-        signals: a.assessment.signals.map((s) => ({ kind: s.kind, subject: s.subject, labels: s.labels })),
+        signals: a.assessment.signals.map((s) => ({ kind: s.kind, subject: s.subject, ...(s.reason ? { reason: s.reason } : {}), labels: s.labels })),
       })),
       notifiers: this.notifiers.map((n) => n.health()),
       history: this.history.slice(-100),

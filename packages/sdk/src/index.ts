@@ -20,6 +20,8 @@ export type { Monitor } from './monitor/monitor.js';
 export type { FlowContext } from './manifest/schema.js';
 export type { RecoveryAction } from './monitor/recovery.js';
 export { startTelemetry } from './telemetry/otel.js';
+/** For apps that start their own meter provider: gauges as last observed, so a `vigil.check.reason` leaves with its failure. */
+export { gaugeTemporality } from './telemetry/otel.js';
 /** For apps that start their own OpenTelemetry SDK: wrap the exporting span processor to censor credentials. */
 export { RedactingSpanProcessor } from './telemetry/redact.js';
 export type { Telemetry, TelemetryOptions } from './telemetry/otel.js';

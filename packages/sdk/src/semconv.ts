@@ -59,6 +59,13 @@ export const ATTR_VIGIL_ROUTE_VERDICT = 'vigil.route.verdict' as const;
 /** On a `vigil.route.verdict` event: the layer that would answer, e.g. `GET /{*splat} (handler spa)`. */
 export const ATTR_VIGIL_ROUTE_ANSWERED_BY = 'vigil.route.answered_by' as const;
 
+/** On `vigil.check.reason`: why the series it explains is 0, one bounded, redacted line (`Cannot find module './users.js'`). */
+export const ATTR_VIGIL_REASON = 'vigil.reason' as const;
+/** On `vigil.check.reason`: the metric whose series (same attributes, minus the reason) it explains, e.g. `vigil.router.import`. */
+export const ATTR_VIGIL_REASON_METRIC = 'vigil.reason.metric' as const;
+/** The longest `vigil.reason` value, in characters; a longer reason is cut and ends with `…`. */
+export const REASON_MAX_LENGTH = 200;
+
 /** Values of `vigil.outcome` for a router import. */
 export const ROUTER_OUTCOME = { success: 'success', failed: 'failed', noRoutes: 'no_routes' } as const;
 export type RouterOutcome = (typeof ROUTER_OUTCOME)[keyof typeof ROUTER_OUTCOME];
@@ -115,6 +122,17 @@ export const METRIC_EVALUATOR_UP = 'vigil.evaluator.up' as const;
 /** Batches the evaluator's OTLP receiver refused, per `error.type` ({@link REJECT_REASON}). */
 export const METRIC_OTLP_REJECTED = 'vigil.otlp.rejected' as const;
 
+/**
+ * An info gauge, always 1: why a failing series is 0. One series per failing
+ * series of {@link REASON_METRICS}, with that series' attributes plus
+ * `vigil.reason.metric` and `vigil.reason`; observed only while the series it
+ * explains is 0, so a passing check has none and a reason never sits on the
+ * gauges themselves (their series keep their identity when the reason changes).
+ */
+export const METRIC_CHECK_REASON = 'vigil.check.reason' as const;
+/** The metrics whose failing series get a `vigil.check.reason`. */
+export const REASON_METRICS = [METRIC_ROUTER_IMPORT, METRIC_ROUTE_REGISTERED, METRIC_STARTUP_CHECK, METRIC_COMPONENT_HEALTHY, METRIC_STARTUP_SUCCESS, METRIC_HEALTH_LEVEL] as const;
+
 // ── Spans ───────────────────────────────────────────────────────────────────
 export const SPAN_STARTUP = 'vigil.startup' as const;
 export const SPAN_ROUTER_IMPORT = 'vigil.router.import' as const;
@@ -143,4 +161,22 @@ export function promName(metric: string, unit?: 's'): string {
 /** The Prometheus label name of an OpenTelemetry attribute (`http.route` → `http_route`). */
 export function promLabel(attribute: string): string {
   return attribute.replace(/[^a-zA-Z0-9_]/g, '_');
+}
+
+/** Line breaks, control and format characters (bidi overrides, zero-width): never part of a reason. */
+const REASON_NOISE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+
+/**
+ * A reason as one bounded line: the first non-blank line of `text`, control
+ * and format characters replaced by spaces, white space collapsed, at most
+ * {@link REASON_MAX_LENGTH} characters (a longer one ends with `…`). The SDK
+ * applies it after redaction; the evaluator applies it again to what it
+ * receives, which it does not trust.
+ */
+export function boundReason(text: unknown): string {
+  const s = typeof text === 'string' ? text : text === undefined || text === null ? '' : String(text);
+  const line = s.split(/\r\n|[\n\r\u2028\u2029]/).find((l) => l.trim() !== '') ?? '';
+  const clean = line.replace(REASON_NOISE, ' ').replace(/\s+/g, ' ').trim();
+  const chars = [...clean];
+  return chars.length > REASON_MAX_LENGTH ? `${chars.slice(0, REASON_MAX_LENGTH - 1).join('').trimEnd()}…` : clean;
 }

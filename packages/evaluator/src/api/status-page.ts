@@ -23,6 +23,8 @@ h3 { font-size: 1.1rem; margin: 16px 0 6px; }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: 0 0 12px; }
 caption { text-align: left; font-weight: 600; padding: 6px 0; font-size: 1rem; }
 th, td { border: 1px solid #c9ced6; padding: 4px 8px; text-align: left; vertical-align: top; }
+/* A reason quotes paths and module names with no break in them: let them wrap. */
+.reason { overflow-wrap: anywhere; }
 th { background: #e8ebf0; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em; }
@@ -91,12 +93,15 @@ const SCRIPT = `
     Object.keys(svc.components || {}).forEach(function (comp) {
       (svc.components[comp] || []).forEach(function (s) {
         var k = s.kind + '|' + s.component + '|' + s.subject;
-        if (!map[k]) map[k] = { kind: s.kind, component: s.component, subject: s.subject, labels: s.labels || {}, failing: !!s.failing, unknown: !!s.unknown, instances: 1 };
-        else { map[k].failing = map[k].failing || !!s.failing; map[k].unknown = map[k].unknown && !!s.unknown; map[k].instances++; }
+        if (!map[k]) map[k] = { kind: s.kind, component: s.component, subject: s.subject, labels: s.labels || {}, failing: !!s.failing, unknown: !!s.unknown, reason: s.reason || '', instances: 1 };
+        else { map[k].failing = map[k].failing || !!s.failing; map[k].unknown = map[k].unknown && !!s.unknown; map[k].reason = map[k].reason || s.reason || ''; map[k].instances++; }
       });
     });
     return Object.keys(map).sort().map(function (k) { return map[k]; });
   }
+  // Why it fails, as the app said (text only: never markup).
+  function reasonText(text) { return text ? el('span', { 'class': 'reason' }, text) : ''; }
+  function why(s) { return s && s.failing ? reasonText(s.reason) : ''; }
   // A check that has not run yet is UNKNOWN, never PASS.
   function pf(s) { return status(s.failing ? 'FAIL' : s.unknown ? 'UNKNOWN' : 'PASS'); }
 
@@ -111,9 +116,9 @@ const SCRIPT = `
       grid.appendChild(table('Instances of ' + svc.service, ['Instance', 'State', 'Last seen'],
         (svc.instances || []).map(function (i) { return [el('code', null, i.instance), status(i.live ? 'LIVE' : 'STALE'), time(i.lastSeen)]; }),
         'No instance.'));
-      grid.appendChild(table('Router imports', ['Router', 'Component', 'Status', 'Error type'],
+      grid.appendChild(table('Router imports', ['Router', 'Component', 'Status', 'Error type', 'Reason'],
         sigs.filter(function (s) { return s.kind === 'import'; }).map(function (s) {
-          return [el('code', null, s.labels['vigil.router'] || s.subject), s.component, status(s.failing ? 'FAILED' : 'OK'), s.labels['error.type'] || ''];
+          return [el('code', null, s.labels['vigil.router'] || s.subject), s.component, status(s.failing ? 'FAILED' : 'OK'), s.labels['error.type'] || '', why(s)];
         }), 'No router import reported.'));
       var eps = {};
       sigs.forEach(function (s) {
@@ -123,7 +128,7 @@ const SCRIPT = `
       });
       var lat = {};
       (svc.latencies || []).forEach(function (l) { if (l.recentMs !== undefined) lat[l.method + ' ' + l.route] = l.recentMs; });
-      grid.appendChild(table('Endpoint availability', ['Route', 'Method', 'Component', 'Registered', 'Probe', 'Probe latency'],
+      grid.appendChild(table('Endpoint availability', ['Route', 'Method', 'Component', 'Registered', 'Probe', 'Probe latency', 'Reason'],
         Object.keys(eps).sort().map(function (k) {
           var e = eps[k]; var sp = k.indexOf(' ');
           var method = e.route ? e.route.labels['http.request.method'] : k.slice(0, sp);
@@ -131,14 +136,14 @@ const SCRIPT = `
           return [el('code', null, route), method, e.component,
             e.route ? status(e.route.failing ? 'NO' : 'YES') : '',
             e.probe ? pf(e.probe) : 'not probed',
-            lat[method + ' ' + route] !== undefined ? lat[method + ' ' + route] + ' ms' : '—'];
+            lat[method + ' ' + route] !== undefined ? lat[method + ' ' + route] + ' ms' : '—', why(e.route) || why(e.probe)];
         }), 'No route reported.'));
-      grid.appendChild(table('Dependency health', ['Dependency', 'Component', 'Status', 'Policy'],
+      grid.appendChild(table('Dependency health', ['Dependency', 'Component', 'Status', 'Policy', 'Reason'],
         sigs.filter(function (s) { return s.kind === 'dependency' && s.subject.indexOf('dependency:') === 0; }).map(function (s) {
           var name = s.subject.slice('dependency:'.length);
           var startup = sigs.filter(function (t) { return t.kind === 'dependency' && t.component === s.component && t.subject.indexOf('dependency:') !== 0; })[0];
           var policy = startup ? startup.labels['vigil.policy'] : undefined;
-          return [el('code', null, name), s.component, status(s.failing ? (policy === 'degrade' ? 'DEGRADED' : 'FAIL') : s.unknown ? 'UNKNOWN' : 'PASS'), policy || ''];
+          return [el('code', null, name), s.component, status(s.failing ? (policy === 'degrade' ? 'DEGRADED' : 'FAIL') : s.unknown ? 'UNKNOWN' : 'PASS'), policy || '', why(s)];
         }), 'No dependency check reported.'));
       out.appendChild(grid);
     });
@@ -147,11 +152,12 @@ const SCRIPT = `
 
   function renderBusiness(d) {
     var out = el('section', { 'aria-labelledby': 'h-business' }, el('h2', { id: 'h-business' }, 'Business impact'));
-    out.appendChild(table('Active alerts', ['Component', 'State', 'Impact', 'Priority', 'Revenue at risk', 'Customers affected', 'Business context', 'Escalation level', 'Since', 'Service', 'Rule'],
+    out.appendChild(table('Active alerts', ['Component', 'State', 'Impact', 'Priority', 'Revenue at risk', 'Customers affected', 'Business context', 'Escalation level', 'Since', 'Service', 'Rule', 'Why'],
       d.alerts.map(function (a) {
         var i = a.impact || {};
         return [a.component || '(service)', status(String(a.state).toUpperCase()), i.level, i.priority, num(money(i.revenue)), i.customers,
-          i.context ? (a.contextHeadline ? i.context + ': ' + a.contextHeadline : i.context) : '', num(a.escalationLevel), time(a.firedAt || a.since), a.service, a.rule];
+          i.context ? (a.contextHeadline ? i.context + ': ' + a.contextHeadline : i.context) : '', num(a.escalationLevel), time(a.firedAt || a.since), a.service, a.rule,
+          reasonText((a.signals || []).filter(function (s) { return s.reason; }).map(function (s) { return s.kind + ' ' + s.subject + ': ' + s.reason; }).join('; '))];
       }), 'No active alert: every business flow is PASS.'));
     return out;
   }
@@ -166,14 +172,14 @@ const SCRIPT = `
       });
     });
     var grid = el('div', { 'class': 'grid' });
-    grid.appendChild(table('Startup validation', ['Check', 'Kind', 'Component', 'Type', 'Policy', 'Result', 'Service'],
+    grid.appendChild(table('Startup validation', ['Check', 'Kind', 'Component', 'Type', 'Policy', 'Result', 'Service', 'Reason'],
       startup.map(function (p) { var s = p[1];
         return [el('code', null, s.subject), s.kind, s.component, s.labels['vigil.check.type'] || '', s.labels['vigil.policy'] || '',
-          status(s.failing ? (s.labels['vigil.policy'] === 'degrade' ? 'DEGRADED' : 'FAIL') : 'PASS'), p[0]]; }),
+          status(s.failing ? (s.labels['vigil.policy'] === 'degrade' ? 'DEGRADED' : 'FAIL') : 'PASS'), p[0], why(s)]; }),
       'No startup validation reported.'));
-    grid.appendChild(table('Runtime checks', ['Check', 'Kind', 'Component', 'Level', 'Result', 'Service'],
+    grid.appendChild(table('Runtime checks', ['Check', 'Kind', 'Component', 'Level', 'Result', 'Service', 'Reason'],
       runtime.map(function (p) { var s = p[1];
-        return [el('code', null, s.subject), s.kind === 'route' ? 'route drift' : s.kind, s.component, s.labels['vigil.level'] || '', pf(s), p[0]]; }),
+        return [el('code', null, s.subject), s.kind === 'route' ? 'route drift' : s.kind, s.component, s.labels['vigil.level'] || '', pf(s), p[0], why(s)]; }),
       'No runtime check reported.'));
     out.appendChild(grid);
     out.appendChild(table('Notification history (latest first)', ['Time', 'Status', 'Component', 'Severity', 'Priority', 'Escalation', 'Summary'],

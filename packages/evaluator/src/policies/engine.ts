@@ -61,6 +61,16 @@ const money = (amount: number, currency: string) => {
   }
 };
 
+/** `kind subject` per distinct failing fact, with `: reason` when a signal of it carries one (the first, per fact). */
+export function failingWithReasons(signals: Assessment['signals']): string[] {
+  const out = new Map<string, string | undefined>();
+  for (const s of signals) {
+    const fact = `${s.kind} ${s.subject}`;
+    if (!out.has(fact) || (out.get(fact) === undefined && s.reason)) out.set(fact, s.reason);
+  }
+  return [...out].map(([fact, reason]) => (reason ? `${fact}: ${reason}` : fact));
+}
+
 /** The notification for an alert: labels Alertmanager routes on, annotations people read. */
 export function toNotification(a: AlertState, view: PolicyView, status: 'firing' | 'resolved', now: number, publicUrl?: string): AlertNotification {
   const { impact, rule, signals } = a.assessment;
@@ -78,6 +88,8 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
     ...(a.environment ? { environment: a.environment } : {}),
   };
   const what = [...new Set(signals.map((s) => `${s.kind} ${s.subject}`))];
+  // The same, each with why it fails when the app said (`import users: Cannot find module …`).
+  const why = failingWithReasons(signals);
   // With no summary of the rule's own, a group of nothing but refused telemetry says so.
   const fallback = signals.every((s) => s.kind === 'rejected') ? 'telemetry rejected from {service}: the evaluator refuses its batches' : '{service}: {component} is failing ({signals})';
   const summary = (impact.summary ?? fallback)
@@ -86,14 +98,14 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
     .replaceAll('{signals}', what.slice(0, 5).join('; ') + (what.length > 5 ? `; and ${what.length - 5} more` : ''));
   const annotations: Record<string, string> = {
     summary: view.headline ? `${view.headline} — ${summary}` : summary,
-    description: `Impact ${impact.level} (${impact.priority}) by rule ${rule}. Failing: ${what.join('; ')}.`,
+    description: `Impact ${impact.level} (${impact.priority}) by rule ${rule}. Failing: ${why.join('; ')}.`,
     impact_level: impact.level,
     priority: impact.priority,
     escalation_level: String(a.escalationLevel),
     ...(impact.revenue ? { revenue_at_risk: money(impact.revenue.amount, impact.revenue.currency), revenue_amount: String(impact.revenue.amount), revenue_currency: impact.revenue.currency } : {}),
     ...(impact.customers ? { customers: impact.customers } : {}),
     ...(impact.runbook ? { runbook_url: impact.runbook } : {}),
-    affected: what.join('\n'),
+    affected: why.join('\n'),
   };
   return {
     id: `${a.key}|${a.escalationLevel}`,

@@ -36,6 +36,12 @@ export interface Signal {
   failing: boolean;
   /** True when the check has not run yet (`vigil.health.level` -1): neither failing nor passing. */
   unknown?: boolean;
+  /**
+   * Why it fails, one bounded line from the app's `vigil.check.reason`
+   * (`Cannot find module './users.js'`); only on a failing signal whose app sent one.
+   * Untrusted: bounded and stripped of control characters on arrival (`boundReason`).
+   */
+  reason?: string;
   /** The data point's other attributes, as strings (e.g. `error.type`, `vigil.policy`). */
   labels: Record<string, string>;
   /** When the data point was observed (ms since epoch). */

@@ -14,7 +14,10 @@ import {
   ATTR_VIGIL_CHECK,
   ATTR_VIGIL_COMPONENT,
   ATTR_VIGIL_CRITICAL,
+  ATTR_VIGIL_REASON,
+  ATTR_VIGIL_REASON_METRIC,
   ATTR_VIGIL_ROUTER,
+  boundReason,
   METRIC_HEALTH_LEVEL,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
@@ -23,7 +26,7 @@ import {
   promLabel,
   promName,
 } from '@vigil/sdk/semconv';
-import type { Signal, SignalKind } from '../signals/types.js';
+import { signalKey, type Signal, type SignalKind } from '../signals/types.js';
 
 /** Who sent the data point: `service.name`, `service.instance.id`, `deployment.environment.name`. */
 export interface SignalResource {
@@ -81,6 +84,47 @@ export function toSignal(metric: string, value: number, attrs: Record<string, st
     labels,
     observedAt,
   };
+}
+
+/** A `vigil.check.reason` data point: which signal of which instance it explains, and why. */
+export interface Reason {
+  service: string;
+  instance: string;
+  /** The `signalKey` of the signal it explains. */
+  key: string;
+  reason: string;
+  observedAt: number;
+}
+
+/**
+ * The reason a `vigil.check.reason` data point gives, or undefined when it
+ * explains no signal (no `vigil.reason.metric`, or one `toSignal` does not
+ * understand, or an empty reason). The text is untrusted: it is cut to one
+ * bounded line with no control characters.
+ */
+export function toReason(attrs: Record<string, string>, resource: SignalResource, observedAt: number): Reason | undefined {
+  const metric = attrs[ATTR_VIGIL_REASON_METRIC];
+  const what = metric ? classify(metric, attrs) : undefined;
+  const reason = boundReason(attrs[ATTR_VIGIL_REASON]);
+  if (!what || !reason) return undefined;
+  const key = signalKey({ kind: what.kind, component: what.component ?? attrs[ATTR_VIGIL_COMPONENT] ?? '', subject: what.subject });
+  return { service: resource.service, instance: resource.instance, key, reason, observedAt };
+}
+
+/** Sets `reason` on each failing signal that a reason explains (the newest one for the same signal of the same instance). */
+export function attachReasons(signals: Signal[], reasons: Reason[]): void {
+  if (reasons.length === 0) return;
+  const newest = new Map<string, Reason>();
+  for (const r of reasons) {
+    const id = JSON.stringify([r.service, r.instance, r.key]);
+    const had = newest.get(id);
+    if (!had || r.observedAt >= had.observedAt) newest.set(id, r);
+  }
+  for (const s of signals) {
+    if (!s.failing) continue;
+    const r = newest.get(JSON.stringify([s.service, s.instance, signalKey(s)]));
+    if (r) s.reason = r.reason;
+  }
 }
 
 function classify(metric: string, attrs: Record<string, string>): { kind: SignalKind; subject: string; component?: string } | undefined {

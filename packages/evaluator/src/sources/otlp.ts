@@ -22,13 +22,14 @@ import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
   ATTR_VIGIL_COMPONENT,
+  METRIC_CHECK_REASON,
   METRIC_PROBE_DURATION,
   REJECT_REASON,
 } from '@vigil/sdk/semconv';
 import { tokenMatches } from '@vigil/sdk';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
-import { isSignalMetric, toSignal } from './mapping.js';
+import { attachReasons, isSignalMetric, toReason, toSignal, type Reason } from './mapping.js';
 import { otlpProtobuf } from './otlp-protobuf.js';
 import { MAX_SERVICES_PER_BATCH, SenderTracker, type RejectReason } from './senders.js';
 
@@ -323,6 +324,7 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
 
   const ingest = (req: IncomingMessage, res: ServerResponse, encoding: Encoding, request: ExportRequest, receivedAt: number) => {
     const signals: Signal[] = [];
+    const explained: Reason[] = [];
     const latencies: ProbeLatencyPoint[] = [];
     const services = new Set<string>();
     let points = 0;
@@ -349,7 +351,8 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
           }
           for (const dp of [...(m.gauge?.dataPoints ?? []), ...(m.sum?.dataPoints ?? [])]) {
             points++;
-            if (!isSignalMetric(m.name)) continue;
+            const isReason = m.name === METRIC_CHECK_REASON;
+            if (!isSignalMetric(m.name) && !isReason) continue;
             if (((dp.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) continue;
             if (!from) {
               skipped.noService++;
@@ -366,12 +369,18 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
               ahead++;
               observedAt = receivedAt;
             }
+            if (isReason) {
+              const reason = toReason(flatten(dp.attributes), from, observedAt);
+              if (reason) explained.push(reason);
+              continue;
+            }
             const signal = toSignal(m.name, value, flatten(dp.attributes), from, observedAt);
             if (signal) signals.push(signal);
           }
         }
       }
     }
+    attachReasons(signals, explained);
     if (latencies.length > 0) {
       try {
         onProbeLatency?.(latencies);

@@ -14,11 +14,13 @@
  * Prometheus down or erroring marks the source down with the reason; nothing
  * throws, and the next poll that succeeds brings it back up.
  */
+import { setMaxListeners } from 'node:events';
 import got from 'got';
 import { z } from 'zod';
 import type { PrometheusSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
-import { fromPromLabels, PROM_SIGNAL_METRICS, toSignal } from './mapping.js';
+import { METRIC_CHECK_REASON, promName } from '@vigil/sdk/semconv';
+import { attachReasons, fromPromLabels, PROM_SIGNAL_METRICS, toReason, toSignal, type Reason } from './mapping.js';
 
 /** What the source logs through (a pino logger fits). */
 export interface SourceLogger {
@@ -83,7 +85,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
   const now = opts.now ?? Date.now;
   const queryUrl = new URL('api/v1/query', config.url.endsWith('/') ? config.url : `${config.url}/`).toString();
   const sel = matchers(config.selector);
-  const queries = PROM_SIGNAL_METRICS.map(({ metric, prom }) => {
+  // The signal metrics, then the reasons that explain their failing series.
+  const queries = [...PROM_SIGNAL_METRICS, { metric: METRIC_CHECK_REASON, prom: promName(METRIC_CHECK_REASON) }].map(({ metric, prom }) => {
     const vector = sel ? `${prom}{${sel}}` : prom;
     return { metric, values: vector, stamps: `timestamp(${vector})` };
   });
@@ -118,6 +121,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
 
   async function poll(): Promise<void> {
     const ac = new AbortController();
+    // Every query of a poll listens on this one signal (two per metric): more than Node's default warning limit of 10.
+    setMaxListeners(2 * queries.length + 2, ac.signal);
     controller = ac;
     try {
       const answers = await Promise.all(
@@ -128,12 +133,19 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
       );
       // Per instance: its signals and its newest sample time (every series counts as a heartbeat).
       const instances = new Map<string, { signals: Signal[]; receivedAt: number }>();
+      const reasons: Reason[] = [];
       for (const { metric, values, stamps } of answers) {
         const writtenAt = new Map(stamps.map((s) => [seriesKey(s.metric), Math.round(Number(s.value[1]) * 1000)]));
         for (const sample of values) {
           const { attrs, resource } = fromPromLabels(sample.metric);
           if (!resource) continue;
           const at = writtenAt.get(seriesKey(sample.metric)) ?? Math.round(sample.value[0] * 1000);
+          if (metric === METRIC_CHECK_REASON) {
+            // Not a heartbeat: a reason series lingers ~5 minutes after its check passes (no staleness markers).
+            const reason = toReason(attrs, resource, at);
+            if (reason) reasons.push(reason);
+            continue;
+          }
           const key = JSON.stringify([resource.service, resource.instance]);
           let group = instances.get(key);
           if (!group) instances.set(key, (group = { signals: [], receivedAt: at }));
@@ -149,6 +161,7 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
       delete state.lastError;
       for (const { signals, receivedAt } of instances.values()) {
         if (signals.length === 0) continue;
+        attachReasons(signals, reasons);
         try {
           onSignals(signals, receivedAt);
         } catch (err) {

@@ -16,6 +16,7 @@
  * to `<file>.corrupt-<time>` (or `.unsupported-<time>`) so nothing is lost, and
  * the evaluator starts empty.
  */
+import { boundReason } from '@vigil/sdk/semconv';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -53,6 +54,8 @@ const SignalJson = z.strictObject({
   subject: z.string(),
   failing: z.boolean(),
   unknown: z.boolean().optional(),
+  // Bounded again on load: a hand-edited file is no more trusted than the wire.
+  reason: z.string().transform(boundReason).optional(),
   labels: Labels,
   observedAt: Time,
 });

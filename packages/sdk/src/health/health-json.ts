@@ -6,6 +6,7 @@
  */
 import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from '../monitor/types.js';
 import { describeLayer } from '../startup/inventory.js';
+import { reasonText } from '../telemetry/redact.js';
 import { worst, type ComponentReport, type HealthStatus, type StartupReport } from '../startup/report.js';
 
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
@@ -63,7 +64,7 @@ function runtimeEntry(check: MonitorCheck, state: RuntimeView['checks'][number][
     ...(o.observedValue !== undefined ? { observedValue: o.observedValue } : {}),
     ...(o.observedUnit ? { observedUnit: o.observedUnit } : {}),
     ...(o.affectedEndpoints && state.status !== 'pass' ? { affectedEndpoints: o.affectedEndpoints } : {}),
-    ...(o.output ? { output: o.output } : {}),
+    ...(o.output ? { output: reasonText(o.output) } : {}),
     time: (state.lastRunAt ?? new Date()).toISOString(),
   };
 }
@@ -81,7 +82,7 @@ function componentChecks(c: ComponentReport, time: string): Record<string, Healt
       componentType: 'router' as const,
       status: r.outcome === 'success' ? 'pass' : failStatus,
       observedValue: r.outcome,
-      ...(r.outcome === 'success' ? {} : { output: r.error ? `${r.errorType}: ${r.error}` : 'router has no routes' }),
+      ...(r.outcome === 'success' ? {} : { output: r.error ? `${r.errorType}: ${reasonText(r.error)}` : 'router has no routes' }),
       time,
     }));
   }
@@ -122,7 +123,7 @@ function componentChecks(c: ComponentReport, time: string): Record<string, Healt
         status: k.ok ? 'pass' : failStatus,
         observedValue: Math.round(k.durationMs),
         observedUnit: 'ms',
-        ...(k.ok ? (k.skipped ? { output: k.skipped } : {}) : { output: k.error }),
+        ...(k.ok ? (k.skipped ? { output: k.skipped } : {}) : { output: reasonText(k.error) }),
         time,
       },
     ];
@@ -163,8 +164,8 @@ export function detailedBody(
   const bad = (v: (typeof runtimeChecks)[number]) => v.state.status === 'fail' || v.state.status === 'warn';
   for (const v of runtimeChecks) if (bad(v)) for (const e of v.state.outcome.affectedEndpoints ?? []) affected.add(e);
   const problems = [
-    ...components.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reasons.join('; ')}`),
-    ...runtimeChecks.filter(bad).map((v) => `${v.check.id}: ${v.state.outcome.output ?? v.state.status}`),
+    ...components.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reasons.map((r) => reasonText(r)).join('; ')}`),
+    ...runtimeChecks.filter(bad).map((v) => `${v.check.id}: ${v.state.outcome.output ? reasonText(v.state.outcome.output) : v.state.status}`),
   ];
   return {
     ...base,

@@ -16,6 +16,7 @@ import {
   ATTR_VIGIL_COMPONENT,
   ATTR_VIGIL_LEVEL,
   ATTR_VIGIL_OUTCOME,
+  METRIC_CHECK_REASON,
   METRIC_HEALTH_LEVEL,
   METRIC_HTTP_ERROR_RATIO,
   METRIC_PROBE_DURATION,
@@ -37,6 +38,7 @@ import { errorRateCheck, type RequestTracker } from './requests.js';
 import { Scheduler } from './scheduler.js';
 import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from './types.js';
 import type { RouteEntry } from '../startup/inventory.js';
+import { REASON_DESCRIPTION, reasonPoint } from '../telemetry/instruments.js';
 
 export interface MonitorDeps {
   manifest: Manifest;
@@ -279,21 +281,22 @@ export class Monitor {
     const probeSuccess = meter.createObservableGauge(METRIC_PROBE_SUCCESS, { description: '1 when the last synthetic probe of the endpoint met its expectation' });
     const healthLevel = meter.createObservableGauge(METRIC_HEALTH_LEVEL, { description: '1 while the check is not failing (flap-damped), by health level' });
     const errorRatio = meter.createObservableGauge(METRIC_HTTP_ERROR_RATIO, { description: 'Share of 5xx answers per route over the error-rate window (synthetic requests excluded)' });
+    const reason = meter.createObservableGauge(METRIC_CHECK_REASON, { description: REASON_DESCRIPTION });
     meter.addBatchObservableCallback(
       (result) => {
         for (const { ok, attrs } of this.lastProbe.values()) result.observe(probeSuccess, ok ? 1 : 0, attrs);
         for (const { check, state } of this.views.values()) {
-          result.observe(healthLevel, HEALTH_LEVEL_VALUE[state.status], {
-            [ATTR_VIGIL_LEVEL]: check.level,
-            [ATTR_VIGIL_CHECK]: check.id,
-            ...(check.component ? { [ATTR_VIGIL_COMPONENT]: check.component } : {}),
-          });
+          const value = HEALTH_LEVEL_VALUE[state.status];
+          const attrs = { [ATTR_VIGIL_LEVEL]: check.level, [ATTR_VIGIL_CHECK]: check.id, ...(check.component ? { [ATTR_VIGIL_COMPONENT]: check.component } : {}) };
+          result.observe(healthLevel, value, attrs);
+          // Only while it fails: the reason series goes when the check passes again.
+          if (value === 0) result.observe(reason, ...reasonPoint(METRIC_HEALTH_LEVEL, attrs, state.outcome.output ?? `${state.status}`));
         }
         for (const r of this.requests.snapshot()) {
           if (r.requests > 0) result.observe(errorRatio, r.ratio, { [ATTR_HTTP_ROUTE]: r.route, [ATTR_HTTP_REQUEST_METHOD]: r.method });
         }
       },
-      [probeSuccess, healthLevel, errorRatio],
+      [probeSuccess, healthLevel, errorRatio, reason],
     );
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
 import type { StartupReport } from '../startup/report.js';
+import { reasonText } from './redact.js';
 import type { RouteEntry } from '../startup/inventory.js';
 import {
   ATTR_ERROR_TYPE,
@@ -18,6 +19,9 @@ import {
   ATTR_VIGIL_OUTCOME,
   ATTR_VIGIL_POLICY,
   ATTR_VIGIL_ROUTER,
+  ATTR_VIGIL_REASON,
+  ATTR_VIGIL_REASON_METRIC,
+  METRIC_CHECK_REASON,
   METRIC_COMPONENT_HEALTHY,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
@@ -41,6 +45,11 @@ export interface StartupInstruments {
 /** One gauge observation: value and attributes. */
 type Point = [number, Attributes];
 
+/** The `vigil.check.reason` point explaining the series `attrs` of `metric` (which is 0): the same attributes, the metric, the reason. */
+export function reasonPoint(metric: string, attrs: Attributes, reason: string | undefined): Point {
+  return [1, { ...attrs, [ATTR_VIGIL_REASON_METRIC]: metric, [ATTR_VIGIL_REASON]: reasonText(reason) || 'failed (no reason given)' }];
+}
+
 /** The observations of every startup gauge for a state; pure, so it is tested directly. */
 export function startupPoints(state: StartupState): Record<string, Point[]> {
   const report = state.report;
@@ -49,27 +58,31 @@ export function startupPoints(state: StartupState): Record<string, Point[]> {
   const routes: Point[] = [];
   const checks: Point[] = [];
   const components: Point[] = [];
+  const reasons: Point[] = [];
   const declared = new Set<string>();
   for (const c of report.components) {
     const policy = POLICY_VALUE[c.policy];
-    components.push([c.status === 'pass' ? 1 : 0, { [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy }]);
+    const componentAttrs = { [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy };
+    components.push([c.status === 'pass' ? 1 : 0, componentAttrs]);
+    if (c.status !== 'pass') reasons.push(reasonPoint(METRIC_COMPONENT_HEALTHY, componentAttrs, c.reasons[0]));
     for (const r of c.routers) {
       const attrs: Attributes = { [ATTR_VIGIL_ROUTER]: r.router, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_OUTCOME]: r.outcome };
       if (r.errorType) attrs[ATTR_ERROR_TYPE] = r.errorType;
       routers.push([r.outcome === 'success' ? 1 : 0, attrs]);
+      if (r.outcome !== 'success') reasons.push(reasonPoint(METRIC_ROUTER_IMPORT, attrs, r.error ?? 'router has no routes'));
     }
+    // A route missing because its router failed to import says so: the import error is the reason.
+    const importError = c.routers.find((r) => r.outcome === 'failed')?.error;
     for (const e of c.endpoints) {
       declared.add(`${e.method} ${e.route}`);
-      routes.push([
-        e.registered ? 1 : 0,
-        { [ATTR_HTTP_ROUTE]: e.route, [ATTR_HTTP_REQUEST_METHOD]: e.method, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_CRITICAL]: true },
-      ]);
+      const attrs = { [ATTR_HTTP_ROUTE]: e.route, [ATTR_HTTP_REQUEST_METHOD]: e.method, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_CRITICAL]: true };
+      routes.push([e.registered ? 1 : 0, attrs]);
+      if (!e.registered) reasons.push(reasonPoint(METRIC_ROUTE_REGISTERED, attrs, importError !== undefined ? `router failed to import: ${importError}` : `${e.verdict}${e.reason ? `: ${e.reason}` : ''}`));
     }
     for (const k of c.checks) {
-      checks.push([
-        k.ok ? 1 : 0,
-        { [ATTR_VIGIL_CHECK]: k.check, [ATTR_VIGIL_CHECK_TYPE]: k.type, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy, ...(k.skipped ? { [ATTR_VIGIL_OUTCOME]: OUTCOME_SKIPPED } : {}) },
-      ]);
+      const attrs = { [ATTR_VIGIL_CHECK]: k.check, [ATTR_VIGIL_CHECK_TYPE]: k.type, [ATTR_VIGIL_COMPONENT]: c.name, [ATTR_VIGIL_POLICY]: policy, ...(k.skipped ? { [ATTR_VIGIL_OUTCOME]: OUTCOME_SKIPPED } : {}) };
+      checks.push([k.ok ? 1 : 0, attrs]);
+      if (!k.ok) reasons.push(reasonPoint(METRIC_STARTUP_CHECK, attrs, k.error));
     }
   }
   // Undeclared routes are inventoried too (bounded by the app's own route table).
@@ -80,14 +93,21 @@ export function startupPoints(state: StartupState): Record<string, Point[]> {
     seen.add(key);
     routes.push([1, { [ATTR_HTTP_ROUTE]: r.path, [ATTR_HTTP_REQUEST_METHOD]: r.method, [ATTR_VIGIL_CRITICAL]: false }]);
   }
+  // The refusal's reason: the first failing fail-fast component's first reason.
+  const refusedBy = report.ok ? undefined : report.components.find((c) => c.status === 'fail');
+  if (refusedBy) reasons.push(reasonPoint(METRIC_STARTUP_SUCCESS, {}, `${refusedBy.name}: ${refusedBy.reasons[0] ?? 'failed'}`));
   return {
     [METRIC_ROUTER_IMPORT]: routers,
     [METRIC_ROUTE_REGISTERED]: routes,
     [METRIC_STARTUP_CHECK]: checks,
     [METRIC_COMPONENT_HEALTHY]: components,
     [METRIC_STARTUP_SUCCESS]: [[report.ok ? 1 : 0, {}]],
+    [METRIC_CHECK_REASON]: reasons,
   };
 }
+
+/** Shared with the runtime monitor, which observes the same gauge: one descriptor, one stream. */
+export const REASON_DESCRIPTION = 'Always 1: why the failing series named by vigil.reason.metric (same attributes) is 0, in vigil.reason';
 
 const DESCRIPTIONS: Record<string, string> = {
   [METRIC_ROUTER_IMPORT]: '1 when the router module loaded and contributed routes, 0 when it failed or has none',
@@ -95,6 +115,7 @@ const DESCRIPTIONS: Record<string, string> = {
   [METRIC_STARTUP_CHECK]: '1 when the startup dependency check passed',
   [METRIC_COMPONENT_HEALTHY]: '1 while the component passes startup validation',
   [METRIC_STARTUP_SUCCESS]: '1 when startup validation finished with no fail-fast failure',
+  [METRIC_CHECK_REASON]: REASON_DESCRIPTION,
 };
 
 /** Registers the observable gauges over `state` and the startup histogram. */

@@ -10,7 +10,7 @@
 import { context, diag, DiagLogLevel, metrics, propagation, trace, type DiagLogger, type Meter, type ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, InstrumentType, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import { INSTRUMENTATION_SCOPE } from '../semconv.js';
@@ -62,6 +62,26 @@ export async function metricExporterFromEnv(env: NodeJS.ProcessEnv): Promise<Pus
   return protocolOf(env, 'METRICS') === 'http/json'
     ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter()
     : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
+}
+
+/**
+ * Gauges are exported as the last collection observed them: DELTA for the two
+ * gauge instruments, the exporter's own choice for every other. With the
+ * default (cumulative) the SDK re-exports every series a gauge ever observed,
+ * at its last value, for the life of the process: a `vigil.check.reason` would
+ * outlive its failure. OTLP gauge points carry no temporality, so nothing else
+ * changes for a receiver.
+ */
+export function gaugeTemporality(type: InstrumentType, fallback?: (type: InstrumentType) => AggregationTemporality): AggregationTemporality {
+  if (type === InstrumentType.OBSERVABLE_GAUGE || type === InstrumentType.GAUGE) return AggregationTemporality.DELTA;
+  return fallback ? fallback(type) : AggregationTemporality.CUMULATIVE;
+}
+
+/** The exporter, with {@link gaugeTemporality} in front of its own temporality choice. */
+function withGaugeTemporality(exporter: PushMetricExporter): PushMetricExporter {
+  const own = exporter.selectAggregationTemporality?.bind(exporter);
+  exporter.selectAggregationTemporality = (type) => gaugeTemporality(type, own);
+  return exporter;
 }
 
 /** The span exporters `OTEL_TRACES_EXPORTER` names (default `otlp`): `otlp`, `console` or `none`. */
@@ -170,7 +190,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       const meterProvider = new MeterProvider({
         resource,
         readers: exporter
-          ? [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
+          ? [new PeriodicExportingMetricReader({ exporter: withGaugeTemporality(exporter), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) })]
           : [],
       });
       metrics.setGlobalMeterProvider(meterProvider);

@@ -23,6 +23,7 @@
  */
 import type { Context } from '@opentelemetry/api';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
+import { boundReason } from '../semconv.js';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
 
 export const REDACTED = '[redacted]';
@@ -79,6 +80,28 @@ const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@"'<>\\]+:[^/\s@"'<>\\]+@/gi;
 export function redactText(text: string): string {
   const out = redactQueries(text);
   return out.includes('@') ? out.replace(USERINFO, `$1${REDACTED}@`) : out;
+}
+
+/** `Bearer <token>`, `password=…`/`token: …` pairs and JWTs inside a message. */
+const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+// A value ends where a URL's query value does (so `(…?token=[redacted])` keeps its parenthesis).
+const SECRET_PAIR = /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|credential)s?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&#"'<>\\)]+)/gi;
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+
+/**
+ * A failure's reason as telemetry may carry it: credentials censored (URL
+ * userinfo and query parameters, bearer tokens, `password=…` pairs, JWTs,
+ * and each of `secrets` — the values of the variables a check reads — that
+ * is 4 characters or longer), then bounded to one short line ({@link boundReason}).
+ */
+export function reasonText(text: unknown, secrets: Iterable<string> = []): string {
+  let out = typeof text === 'string' ? text : text instanceof Error ? text.message : String(text ?? '');
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join(REDACTED);
+  out = redactText(out)
+    .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
+    .replace(SECRET_PAIR, (m, name: string, sep: string, value: string) => (value === REDACTED || PLACEHOLDER.test(value) ? m : `${name}${sep}${REDACTED}`))
+    .replace(JWT, REDACTED);
+  return boundReason(out);
 }
 
 function redactValue(key: string, value: AttributeValue | undefined): AttributeValue | undefined {
