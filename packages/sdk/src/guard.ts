@@ -4,7 +4,7 @@
  * mounts routers in isolation, serves health, and validates what Express really
  * registered against what the manifest declares.
  */
-import type { Server } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
 import { context, ProxyTracerProvider, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { VigilStartupError } from './errors.js';
 import { detailedHandler, livenessHandler, readinessHandler, type HealthSource } from './health/endpoints.js';
@@ -35,6 +35,8 @@ import { describeLayer, listRoutes } from './startup/inventory.js';
 import { decide, formatReport, resolveEndpoint, type EndpointResult, type StartupReport } from './startup/report.js';
 import { importRouters, mountLoaded, recount, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
 import { Monitor } from './monitor/monitor.js';
+import { isProbe } from './monitor/marker.js';
+import { probePlan } from './monitor/probe-policy.js';
 import { createRequestTracker, type RequestTracker } from './monitor/requests.js';
 import type { MonitorCheck } from './monitor/types.js';
 import type { RecoveryAction } from './monitor/recovery.js';
@@ -232,6 +234,16 @@ export class VigilGuard {
   /** The runtime monitor, once `validate()` started it. */
   get monitor(): Monitor | undefined {
     return this.runtime;
+  }
+
+  /**
+   * True when this process's monitor sent `req` (its marker checks out; a
+   * client cannot forge it, `x-vigil-synthetic` alone is not enough). For
+   * handlers, and for rate limiters: `skip: (req) => guard.isProbe(req)`.
+   * False for the requests of the rate-limit check, which must meet the limiter.
+   */
+  isProbe(req: { headers: IncomingHttpHeaders }): boolean {
+    return isProbe(req);
   }
 
   /** Adds a check of your own to the runtime monitor (before or after `validate()`). */
@@ -462,6 +474,9 @@ export class VigilGuard {
       const level = c.status === 'fail' ? 'error' : 'warn';
       this.logger[level]({ component: c.name, policy: c.policy, reasons: c.reasons }, `component ${c.name} ${c.status === 'fail' ? 'FAILED (fail-fast)' : 'DEGRADED'}`);
     }
+    const probes = probePlan(this.manifest);
+    for (const w of probes.warnings) this.logger.warn(`unsafe probe opted in: ${w}`);
+    for (const n of probes.notProbed) this.logger.info(n);
     if (report.status === 'pass') this.logger.info(fields, 'startup validation passed');
     else if (report.status === 'warn') this.logger.warn(fields, 'startup validation: starting degraded');
     else this.logger.error(fields, 'startup validation failed: refusing traffic');

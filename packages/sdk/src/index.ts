@@ -17,6 +17,8 @@ export type { HealthBody, HealthCheck, Phase } from './health/health-json.js';
 export { VERSION } from './version.js';
 export type { MonitorCheck, CheckOutcome, HealthLevel } from './monitor/types.js';
 export type { Monitor } from './monitor/monitor.js';
+/** `isProbe(req)`: the request came from this process's monitor (also `guard.isProbe`), for handlers and rate limiters' `skip`. */
+export { isProbe } from './monitor/marker.js';
 export type { FlowContext } from './manifest/schema.js';
 export type { RecoveryAction } from './monitor/recovery.js';
 export { startTelemetry } from './telemetry/otel.js';

@@ -18,7 +18,8 @@ import { metrics } from '@opentelemetry/api';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { startTelemetry } from './telemetry/otel.js';
 import { createLogger } from './logger.js';
-import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SYNTHETIC_HEADER } from './semconv.js';
+import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
+import { probeKind } from './monitor/marker.js';
 import { parseDuration } from './util/duration.js';
 
 register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
@@ -49,7 +50,7 @@ if (process.env.OTEL_SDK_DISABLED !== 'true') {
   const instrumentations = [
     new HttpInstrumentation({
       // Vigil's own probes are not business traffic.
-      ignoreIncomingRequestHook: (req) => req.headers[SYNTHETIC_HEADER] !== undefined,
+      ignoreIncomingRequestHook: (req) => probeKind(req) !== undefined,
     }),
     new ExpressInstrumentation(),
   ];

@@ -145,8 +145,10 @@ export const SPAN_PROBE = 'vigil.probe' as const;
 export const SPAN_FLOW = 'vigil.flow' as const;
 export const SPAN_RECOVERY = 'vigil.recovery' as const;
 
-/** Header that marks a request as synthetic, so it never counts as business traffic. */
+/** Header that says what kind of synthetic request this is (`probe`, `flow`, `cors`, `rate-limit`): a label, not proof. */
 export const SYNTHETIC_HEADER = 'x-vigil-synthetic' as const;
+/** Header with the proof that Vigil sent the request: `<unix seconds>.<HMAC of kind and time under a per-process secret>`. */
+export const PROBE_HEADER = 'x-vigil-probe' as const;
 
 /**
  * The Prometheus name of an OpenTelemetry metric, as the Collector (prometheus_remote_write,

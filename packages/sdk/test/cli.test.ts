@@ -44,6 +44,23 @@ describe('vigil preflight', function () {
     expect(report.components.filter((c) => c.status === 'fail').map((c) => c.name)).to.deep.equal(['authentication', 'database']);
   });
 
+  it("lists the example's opted-in unsafe probes as warnings, in the text and in --json", async () => {
+    const r = await vigil(['preflight', '--app', 'dist/app.js']);
+    const probes = r.stdout.slice(r.stdout.indexOf('\nProbes:\n') + 1).trimEnd().split('\n');
+    expect(probes[0]).to.equal('Probes:');
+    expect(probes.slice(1).map((l) => l.replace(/:.*/, ''))).to.deep.equal([
+      '  WARNING authentication',
+      '  WARNING authentication',
+      '  WARNING admin',
+      '  WARNING organisations',
+      '  WARNING organisations',
+    ]);
+    expect(probes[1]).to.equal('  WARNING authentication: the probe of POST /api/v1/auth/login sends POST (probe.unsafe): it must create nothing, and a rate limiter must skip it (guard.isProbe)');
+    const json = JSON.parse((await vigil(['preflight', '--json', '--app', 'dist/app.js'])).stdout) as { probes: { warnings: string[]; notProbed: string[] } };
+    expect(json.probes.warnings).to.deep.equal(probes.slice(1).map((l) => l.replace(/^ {2}WARNING /, '')));
+    expect(json.probes.notProbed).to.deep.equal([]);
+  });
+
   it('exits 2 on a bad manifest, naming the file and the path', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'vigil-cli-'));
     try {

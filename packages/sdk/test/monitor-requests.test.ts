@@ -6,7 +6,8 @@ import express5 from 'express';
 import express4Untyped from 'express4';
 import { createRequestTracker, errorRateCheck, type RequestTracker, type RouteStats, type TrackedRequest } from '../src/monitor/requests.js';
 import { listRoutes } from '../src/startup/inventory.js';
-import { SYNTHETIC_HEADER } from '../src/semconv.js';
+import { probeHeaders } from '../src/monitor/marker.js';
+import { PROBE_HEADER, SYNTHETIC_HEADER } from '../src/semconv.js';
 import { close, listen } from './helpers/servers.js';
 
 type AnyExpress = typeof express5;
@@ -124,15 +125,26 @@ for (const [major, express] of [
       ]);
     });
 
-    it('does not count requests carrying the synthetic header', async () => {
+    it("does not count the monitor's own requests (marker checks out), of any kind", async () => {
       const tracker = await start((app) => createRequestTracker({ windowMs: 60_000, routes: () => listRoutes(app) }));
-      await get('/api/v1/orgs/42/users/7?status=500', { headers: { [SYNTHETIC_HEADER]: '1' } });
-      await get('/nope', { headers: { [SYNTHETIC_HEADER]: 'probe' } });
+      await get('/api/v1/orgs/42/users/7?status=500', { headers: probeHeaders('probe') });
+      await get('/nope', { headers: probeHeaders('flow') });
+      await get('/nope', { headers: probeHeaders('rate-limit') });
       await settle();
       expect(tracker.snapshot()).to.deep.equal([]);
       await get('/api/v1/orgs/42/users/7?status=500');
       await settle();
       expect(tracker.snapshot().map(row)).to.deep.equal(['GET /api/v1/orgs/:orgId/users/:id 1/1']);
+    });
+
+    it('counts a client that sends x-vigil-synthetic, or a marker it made up or copied to another kind', async () => {
+      const tracker = await start((app) => createRequestTracker({ windowMs: 60_000, routes: () => listRoutes(app) }));
+      const copied = probeHeaders('probe')[PROBE_HEADER]!;
+      await get('/api/v1/orgs/42/users/7?status=500', { headers: { [SYNTHETIC_HEADER]: 'probe' } });
+      await get('/api/v1/orgs/42/users/7?status=500', { headers: { [SYNTHETIC_HEADER]: 'probe', [PROBE_HEADER]: `${Math.floor(Date.now() / 1000)}.${'A'.repeat(43)}` } });
+      await get('/api/v1/orgs/42/users/7?status=500', { headers: { [SYNTHETIC_HEADER]: 'flow', [PROBE_HEADER]: copied } });
+      await settle();
+      expect(tracker.snapshot().map(row)).to.deep.equal(['GET /api/v1/orgs/:orgId/users/:id 3/3']);
     });
 
     it('puts unknown paths under (unmatched) and routes beyond maxRoutes under (other)', async () => {

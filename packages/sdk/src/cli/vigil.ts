@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ManifestError } from '../errors.js';
 import { vigil, type ExpressLike, type VigilGuard } from '../guard.js';
 import { formatReport, reportToJSON } from '../startup/report.js';
+import { formatProbePlan, probePlan } from '../monitor/probe-policy.js';
 import { pino } from 'pino';
 
 const USAGE = `Usage: vigil preflight [--manifest vigil.yaml] [--app ./dist/app.js] [--json] [--strict] [--export]
@@ -96,7 +97,10 @@ export async function preflight(argv: string[]): Promise<number> {
   try {
     const app = await buildApp(guard, values.app);
     const report = await guard.validate(app, { throwOnFailure: false, monitor: false });
-    process.stdout.write(values.json ? `${JSON.stringify(reportToJSON(report), null, 2)}\n` : `${formatReport(report)}\n`);
+    const probes = probePlan(guard.manifest);
+    process.stdout.write(
+      values.json ? `${JSON.stringify({ ...(reportToJSON(report) as object), probes }, null, 2)}\n` : `${formatReport(report)}\n${formatProbePlan(probes)}`,
+    );
     if (report.status === 'fail') return 1;
     return values.strict && report.status === 'warn' ? 1 : 0;
   } catch (err) {

@@ -117,6 +117,11 @@ const HeaderValue = z.union([Template, FromEnv], { error: 'expected text (it may
 export const Probe = z.strictObject({
   /** Probe this endpoint at run time (default `true`); startup validation checks it either way. */
   enabled: z.boolean().default(true),
+  /**
+   * `true`: probe it even though its method is not GET, HEAD or OPTIONS. Without it a POST, PUT,
+   * PATCH or DELETE endpoint is not probed: a probe must not create records or use up a limiter.
+   */
+  unsafe: z.boolean().default(false),
   /** Values of the route's parameters for the probe: `{ id: "42" }` probes `/users/:id` as `/users/42`. */
   params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a parameter name'), z.string().min(1)).default({}),
   /** Or a whole example path to probe, e.g. `/users/42`. */

@@ -1,12 +1,12 @@
 /**
  * Synthetic requests to the app, over the real network stack: every one
- * carries the synthetic header (so it never counts as business traffic) and a
+ * carries the probe marker (so it never counts as business traffic) and a
  * W3C `traceparent` of the probe span (so the server span links to it).
  */
 import { context, defaultTextMapSetter, trace, type Context } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { SYNTHETIC_HEADER } from '../semconv.js';
 import type { Answer } from './expect.js';
+import { probeHeaders } from './marker.js';
 
 export interface SyntheticRequest {
   baseUrl: string;
@@ -18,7 +18,7 @@ export interface SyntheticRequest {
   signal: AbortSignal;
   /** The probe span's context; its trace id goes out as `traceparent`. */
   parent?: Context;
-  /** Value of the synthetic header: what kind of probe this is. */
+  /** What kind of probe this is: the value of `x-vigil-synthetic`, signed into the marker. */
   kind: string;
 }
 
@@ -48,7 +48,7 @@ export const MAX_PROBE_BODY_BYTES = 1024 * 1024;
 
 export async function send(req: SyntheticRequest): Promise<SyntheticResponse> {
   const { got } = await import('got');
-  const headers: Record<string, string> = { ...req.headers, [SYNTHETIC_HEADER]: req.kind };
+  const headers: Record<string, string> = { ...req.headers, ...probeHeaders(req.kind) };
   const ctx = req.parent ?? context.active();
   if (trace.getSpan(ctx)?.spanContext().traceId && trace.getSpan(ctx)!.isRecording()) propagator.inject(ctx, headers, defaultTextMapSetter);
   // The path is joined to the base URL's own path (`http://host/prefix` + `/api/x`).

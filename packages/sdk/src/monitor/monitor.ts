@@ -36,6 +36,7 @@ import { FlapState } from './flap.js';
 import { Recovery, type RecoveryAction, type RecoveryPolicy } from './recovery.js';
 import { errorRateCheck, type RequestTracker } from './requests.js';
 import { Scheduler } from './scheduler.js';
+import { unsafeNotProbed } from './probe-policy.js';
 import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from './types.js';
 import type { RouteEntry } from '../startup/inventory.js';
 import { REASON_DESCRIPTION, reasonPoint } from '../telemetry/instruments.js';
@@ -211,10 +212,12 @@ export class Monitor {
     for (const [component, spec] of Object.entries(m.components)) {
       for (const endpoint of spec.endpoints.filter((e) => e.probe.enabled)) {
         const attrs = { [ATTR_HTTP_ROUTE]: endpoint.route, [ATTR_HTTP_REQUEST_METHOD]: endpoint.method, [ATTR_VIGIL_COMPONENT]: component };
+        const notProbed = unsafeNotProbed(m, endpoint);
         checks.push(
           endpointCheck({
             component,
             endpoint,
+            ...(notProbed ? { notProbed } : {}),
             baseUrl,
             app: this.deps.app,
             env,

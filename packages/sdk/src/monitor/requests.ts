@@ -3,7 +3,7 @@
  * sliding window, and a check that turns them into an error-rate outcome.
  *
  * The middleware does next to nothing on the request path: it skips Vigil's own
- * synthetic probes and registers one shared `finish` listener. Everything else
+ * synthetic probes (by their marker, which no client can forge) and registers one shared `finish` listener. Everything else
  * (route template resolution, counting) happens when the response has finished.
  *
  * Series are keyed by the route *template* (`GET /api/v1/orgs/:orgId/users/:id`),
@@ -30,7 +30,7 @@
  * - No route matched at all: `(unmatched)`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SYNTHETIC_HEADER } from '../semconv.js';
+import { probeKind } from './marker.js';
 import type { RouteEntry } from '../startup/inventory.js';
 import type { CheckOutcome, HealthLevel, MonitorCheck } from './types.js';
 
@@ -322,7 +322,7 @@ export function createRequestTracker(opts: RequestTrackerOptions): RequestTracke
   const tracker: RequestTracker = {
     middleware(req, res, next) {
       const r = req as Flagged;
-      if (req.headers[SYNTHETIC_HEADER] === undefined && r[SEEN] === undefined) {
+      if (r[SEEN] === undefined && probeKind(req) === undefined) {
         r[SEEN] = 1; // mounted twice still counts once
         // 'finish' fires once per response; `on` spares the wrapper `once` would allocate.
         res.on('finish', onFinish);

@@ -37,13 +37,16 @@ export async function otlpCapture(): Promise<OtlpCapture> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+      // One time for the whole export: taken per point, an export read across a millisecond
+      // boundary looked like two, and "the latest export" of a test lost its first metrics.
+      const at = Date.now() - t0;
       for (const rm of body.resourceMetrics ?? []) {
         const resource = flat(rm.resource?.attributes);
         for (const sm of rm.scopeMetrics ?? []) {
           for (const m of sm.metrics ?? []) {
             const dps = m.gauge?.dataPoints ?? m.sum?.dataPoints ?? m.histogram?.dataPoints ?? [];
             for (const dp of dps) {
-              points.push({ metric: m.name, value: Number(dp.asInt ?? dp.asDouble ?? dp.count), attributes: flat(dp.attributes), resource, at: Date.now() - t0 });
+              points.push({ metric: m.name, value: Number(dp.asInt ?? dp.asDouble ?? dp.count), attributes: flat(dp.attributes), resource, at });
             }
           }
         }

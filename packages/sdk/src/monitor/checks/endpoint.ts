@@ -4,7 +4,8 @@
  * when the answer came from a fallback (the app's route table says a catch-all
  * answers it, or an HTML page came back where JSON was asked for); `warn` when
  * it answers right but slower than its latency budget; `unknown` (not probed)
- * when the route has a parameter the manifest gives no value for.
+ * when the route has a parameter the manifest gives no value for, or its method
+ * is not a safe one and the manifest does not opt in (see probe-policy.ts).
  */
 import { context, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Endpoint } from '../../manifest/schema.js';
@@ -32,6 +33,8 @@ export interface EndpointCheckOptions {
   intervalMs: number;
   /** The app, to tell whether the endpoint's own route or a fallback answers the probe. */
   app?: () => unknown;
+  /** Why the probe must not run (an unsafe method not opted in): the check then stays `unknown` and says so. */
+  notProbed?: string;
   /** Receives every probe's measurements, for the probe metrics. */
   record?: (m: { success: boolean; durationMs: number; statusCode?: number }) => void;
 }
@@ -86,6 +89,7 @@ function fallbackFailure(o: EndpointCheckOptions, headers: Record<string, string
 async function probe(o: EndpointCheckOptions, name: string, signal: AbortSignal): Promise<CheckOutcome> {
   const { endpoint: e } = o;
   const affectedEndpoints = [name];
+  if (o.notProbed) return { status: 'unknown', output: o.notProbed };
   const target = probePath(e);
   if ('missing' in target) return { status: 'unknown', output: `not probed: needs a value for ${target.missing.join(', ')} (probe.params or probe.path)` };
   const baseUrl = o.baseUrl();

@@ -6,7 +6,7 @@
  * Runs never throw: a failed request is a `fail` outcome. Outputs name paths,
  * hosts and variable names, never a URL's credentials or a variable's value.
  */
-import { SYNTHETIC_HEADER } from '../../semconv.js';
+import { LIMITER_KIND, probeHeaders } from '../marker.js';
 import { stackOf } from '../../startup/inventory.js';
 import type { Method } from 'got';
 import type { CheckOutcome, MonitorCheck } from '../types.js';
@@ -105,7 +105,7 @@ export function corsCheck(opts: CorsOptions): MonitorCheck {
         answer = await request(
           urlOf(base, opts.path),
           'OPTIONS',
-          { origin: opts.origin, 'access-control-request-method': method, [SYNTHETIC_HEADER]: 'cors' },
+          { origin: opts.origin, 'access-control-request-method': method, ...probeHeaders('cors') },
           opts.timeoutMs,
           signal,
         );
@@ -170,7 +170,7 @@ export function rateLimitCheck(opts: RateLimitOptions): MonitorCheck {
         if (signal.aborted) break;
         sent++;
         try {
-          const answer = await request(url, method, { [SYNTHETIC_HEADER]: 'rate-limit' }, opts.timeoutMs, signal);
+          const answer = await request(url, method, probeHeaders(LIMITER_KIND), opts.timeoutMs, signal);
           if (answer.status === expectStatus) return { status: 'pass', observedValue: sent, observedUnit: 'requests' };
         } catch (err) {
           const output = `${requestFailure(`${method} ${opts.path}`, err, signal)} at request ${sent} of ${opts.requests}`;
