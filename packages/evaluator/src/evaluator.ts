@@ -90,7 +90,10 @@ export class Evaluator {
   ) {
     this.now = deps.now ?? Date.now;
     const env = deps.env ?? process.env;
-    this.store = new SignalStore({ silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain }, this.now);
+    this.store = new SignalStore(
+      { silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain, alwaysRunning: (service) => config.services[service]?.alwaysRunning === true },
+      this.now,
+    );
     this.notifiers = createNotifiers(config.notifiers, { logger: deps.logger, env, now: this.now });
     const onSignals = (signals: Signal[], receivedAt: number) => this.store.ingest(signals, receivedAt);
     const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);

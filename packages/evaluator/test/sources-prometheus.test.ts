@@ -232,7 +232,7 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     const batches: Batch[] = [];
     await make({ selector: '{deployment_environment_name="prod", service_name=~"api|web"}' }, (signals, receivedAt) => batches.push({ signals, receivedAt })).pollOnce();
     expect([...queries].sort()).to.deep.equal(
-      ['vigil_health_level', 'vigil_route_registered', 'vigil_router_import', 'vigil_startup_check', 'vigil_startup_success']
+      ['vigil_health_level', 'vigil_instance_running', 'vigil_route_registered', 'vigil_router_import', 'vigil_startup_check', 'vigil_startup_success']
         .flatMap((m) => {
           const v = `${m}{deployment_environment_name="prod", service_name=~"api|web"}`;
           return [`GET /prom/api/v1/query ${v}`, `GET /prom/api/v1/query timestamp(${v})`];
@@ -305,8 +305,8 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     const b = source.pollOnce();
     expect(a).to.equal(b);
     await Promise.all([a, b]);
-    expect(queries).to.have.length(10); // one poll: 5 metrics × (value, timestamp)
-    expect(maxConcurrent).to.be.at.most(10);
+    expect(queries).to.have.length(12); // one poll: 6 metrics × (value, timestamp)
+    expect(maxConcurrent).to.be.at.most(12);
 
     queries.length = 0;
     maxConcurrent = 0;
@@ -318,11 +318,11 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     await sleep(300);
     source.stop();
     const elapsed = Date.now() - started;
-    const polls = queries.length / 10;
+    const polls = queries.length / 12;
     expect(Number.isInteger(polls), `${queries.length} queries`).to.equal(true);
     // ≥ 150 ms each, back to back (the interval, 50 ms, is shorter than a poll): never more than fit in the time.
     expect(polls).to.be.within(2, Math.floor(elapsed / 150) + 1);
-    expect(maxConcurrent).to.be.at.most(10);
+    expect(maxConcurrent).to.be.at.most(12);
     await sleep(300);
     const after = queries.length;
     await sleep(300);
