@@ -171,10 +171,15 @@ export class Evaluator {
     }
   }
 
+  /** Whether absence can be judged now: the source is up and could hear for `silentAfter` (so an instance unseen that long is gone). */
+  private canJudgeAbsence(now: number): boolean {
+    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
+    return !sourceDown && now - this.hearingSince > this.config.silentAfter;
+  }
+
   /** Whether a `silent` signal counts now; one that cannot be judged still holds a silence alert already raised. */
   private silenceCounts(s: Signal, now: number): boolean {
-    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
-    if (!sourceDown && now - this.hearingSince > this.config.silentAfter) return true;
+    if (this.canJudgeAbsence(now)) return true;
     const held = this.alerts.get(`${s.service}|${s.component}`);
     return held !== undefined && held.assessment.signals.some((x) => x.kind === 'silent');
   }
@@ -201,7 +206,8 @@ export class Evaluator {
     this.trackSource(now);
     // With the source down (or just back, or the evaluator just restarted), every service would
     // look silent: no new silence alert then, and none held is resolved for it.
-    const all = this.store.active(now);
+    // Nor is an instance unheard of meanwhile taken for gone: its evidence stands.
+    const all = this.store.active(now, this.canJudgeAbsence(now));
     // A service whose batches are refused is not silent: the rejection says why nothing arrives.
     const refused = new Set(all.filter((s) => s.kind === 'rejected').map((s) => s.service));
     const active = all.filter((s) => s.kind !== 'silent' || (!refused.has(s.service) && this.silenceCounts(s, now)));

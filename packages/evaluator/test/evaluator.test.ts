@@ -146,10 +146,13 @@ describe('evaluator with its source down', () => {
     expect(ev.evaluate().map((n) => n.labels.component)).to.deep.equal(['(service)']);
     const ev2 = new Evaluator(EvaluatorConfig.parse({ ...base, source: { type: 'prometheus', url: 'http://127.0.0.1:9', interval: '1h', timeout: '500ms' }, silentAfter: '1s', staleAfter: '1s' }), { logger: pino({ level: 'silent' }) });
     ev2.store.ingest([signal({ failing: false })], Date.now() - 10_000);
+    // Nor is an instance unheard of while the source is down taken for gone: its failing evidence stands.
+    ev2.store.ingest([signal({ service: 'web', instance: 'w-1', observedAt: Date.now() - 10_000 })], Date.now() - 10_000);
     const { url } = await ev2.start(); // polls once, fails: source down
     try {
       await new Promise((r) => setTimeout(r, 800));
       expect(ev2.evaluate()).to.deep.equal([]);
+      expect(ev2.status().alerts.map((a) => `${a.key} ${a.state}`)).to.deep.equal(['web|authentication firing']);
       const ready = await fetch(`${url}/ready`);
       expect(ready.status).to.equal(503);
       expect(((await ready.json()) as { output: string }).output).to.match(/^prometheus source down/);

@@ -173,12 +173,18 @@ export class SignalStore {
     }
   }
 
-  /** The failing signals that count now (one per service and key), plus a `silent` signal per silent service. */
-  active(now: number = this.now()): Signal[] {
+  /**
+   * The failing signals that count now (one per service and key), plus a
+   * `silent` or `no_instance` signal per service that has one. With
+   * `judgeGone` false (the caller could not hear lately: its source was down,
+   * or it just restarted), an instance unseen for `silentAfter` is not taken
+   * for gone: its evidence stands as a stale instance's does.
+   */
+  active(now: number = this.now(), judgeGone = true): Signal[] {
     this.prune(now);
     const out: Signal[] = [];
     for (const [service, instances] of this.byService) {
-      for (const s of this.resolve(instances, now).values()) if (s.failing) out.push(s);
+      for (const s of this.resolve(instances, now, judgeGone).values()) if (s.failing) out.push(s);
       const newest = newestInstance(instances);
       if (!newest) continue;
       const absence = this.absence(service, instances, now);
@@ -250,13 +256,13 @@ export class SignalStore {
   }
 
   /** The signal that counts for each key of a service. */
-  private resolve(instances: Map<string, InstanceState>, now: number): Map<string, Signal> {
+  private resolve(instances: Map<string, InstanceState>, now: number, judgeGone = true): Map<string, Signal> {
     const live = new Map<string, Signal>(); // key → the live verdict (a failing signal wins)
     const fallback = new Map<string, { signal: Signal; lastSeen: number }>(); // key → the most recently seen instance's value
     for (const st of instances.values()) {
       // A stopped instance's signals end with it; a gone one keeps only its startup verdict.
       if (isStopped(st)) continue;
-      const gone = this.isGone(st, now);
+      const gone = judgeGone && this.isGone(st, now);
       const isLive = this.isLive(st, now);
       for (const [key, s] of st.signals) {
         if (gone && s.kind !== 'startup') continue;
