@@ -144,10 +144,10 @@ const cases: Array<{ name: string; steps: Step[]; now: number; active: Summary[]
     active: ['api import admin @a'],
   },
   {
-    name: 'a gone instance keeps its startup refusal, beside the silence signal',
+    name: 'a gone instance that refused to start keeps all its evidence, beside the silence signal',
     steps: [{ at: 0, signals: [sig({ instance: 'a', failing: true }), sig({ instance: 'a', kind: 'startup', component: '', subject: 'startup', failing: true })] }],
     now: 61 * S,
-    active: ['api startup startup @a', 'api silent telemetry @'],
+    active: ['api import admin @a', 'api startup startup @a', 'api silent telemetry @'],
   },
   {
     name: 'a killed instance beside a live one: its evidence is dropped at silentAfter, and the service is not silent',

@@ -19,8 +19,8 @@
  *   retired, not silent; if it is configured `alwaysRunning` and no instance
  *   is live, it gets one `no_instance` signal instead.
  * - an instance not seen for `silentAfter` that did not stop cleanly is GONE
- *   (killed, crashed, cut off): its signals no longer count either, except its
- *   `startup` verdict (a fail-fast refusal keeps its evidence); if it was the
+ *   (killed, crashed, cut off): its signals no longer count either, unless it
+ *   refused to start (a fail-fast refusal keeps its evidence); if it was the
  *   newest, the service is silent, so a killed instance's alerts become the one
  *   silence alert, which resolves when an instance of the service is heard again.
  *
@@ -73,6 +73,8 @@ interface InstanceState {
 }
 
 const isStopped = (st: InstanceState) => st.lifecycle?.failing === true;
+/** It exported "refused to start" (`vigil.startup.success` 0). */
+const refusedToStart = (st: InstanceState) => [...st.signals.values()].some((s) => s.kind === 'startup' && s.failing);
 
 /** The store as data, for the state file ({@link SignalStore.snapshot}). */
 export interface StoreSnapshot {
@@ -260,12 +262,12 @@ export class SignalStore {
     const live = new Map<string, Signal>(); // key → the live verdict (a failing signal wins)
     const fallback = new Map<string, { signal: Signal; lastSeen: number }>(); // key → the most recently seen instance's value
     for (const st of instances.values()) {
-      // A stopped instance's signals end with it; a gone one keeps only its startup verdict.
+      // A stopped instance's signals end with it, and so do a gone one's, unless it refused to start:
+      // a fail-fast refusal keeps its evidence (the process was never up to be killed).
       if (isStopped(st)) continue;
-      const gone = judgeGone && this.isGone(st, now);
+      if (judgeGone && this.isGone(st, now) && !refusedToStart(st)) continue;
       const isLive = this.isLive(st, now);
       for (const [key, s] of st.signals) {
-        if (gone && s.kind !== 'startup') continue;
         if (isLive) {
           const cur = live.get(key);
           if (!cur || better(s, cur)) live.set(key, s);
