@@ -10,7 +10,7 @@ export interface Point {
   value: number;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
-  /** Milliseconds since the capture server started. */
+  /** Milliseconds since the capture server started, when its export request arrived (one value per request). */
   at: number;
 }
 
@@ -37,13 +37,15 @@ export async function otlpCapture(): Promise<OtlpCapture> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+      // One time per request: every point of one export has the same `at`, however long the loop takes.
+      const at = Date.now() - t0;
       for (const rm of body.resourceMetrics ?? []) {
         const resource = flat(rm.resource?.attributes);
         for (const sm of rm.scopeMetrics ?? []) {
           for (const m of sm.metrics ?? []) {
             const dps = m.gauge?.dataPoints ?? m.sum?.dataPoints ?? m.histogram?.dataPoints ?? [];
             for (const dp of dps) {
-              points.push({ metric: m.name, value: Number(dp.asInt ?? dp.asDouble ?? dp.count), attributes: flat(dp.attributes), resource, at: Date.now() - t0 });
+              points.push({ metric: m.name, value: Number(dp.asInt ?? dp.asDouble ?? dp.count), attributes: flat(dp.attributes), resource, at });
             }
           }
         }
