@@ -106,13 +106,16 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
 
   it('the app killed → a "telemetry silent" page', async () => {
     const e = await evaluatorWith();
-    const a = await app(e, {});
+    // A service name of its own: Alertmanager (shared by these tests, resolve_timeout 5m) may still hold a
+    // marketedge-api service-level alert of the same labels from an earlier test (the fail-fast app falls
+    // silent after exiting), and would not notify that label set again.
+    const a = await app(e, { OTEL_RESOURCE_ATTRIBUTES: 'service.name=killed-api' });
     await a.serving();
     await waitFor(() => (e.evaluator.status().services.length ? true : undefined), { timeoutMs: 10_000, intervalMs: 100, what: 'telemetry from the app' });
     await a.stop(); // SIGKILL: no goodbye
     const [page] = await waitFor(() => (alertsFor('(service)').length ? alertsFor('(service)') : undefined), { timeoutMs: 20_000, intervalMs: 100, what: 'the silent page' });
-    expect(page!.labels).to.include({ rule: 'telemetry-silent', severity: 'critical', service: 'marketedge-api' });
-    expect(page!.annotations.summary).to.equal('marketedge-api has sent no telemetry: it may be down');
+    expect(page!.labels).to.include({ rule: 'telemetry-silent', severity: 'critical', service: 'killed-api' });
+    expect(page!.annotations.summary).to.equal('killed-api has sent no telemetry: it may be down');
   });
 
   describe('with the prometheus source', () => {

@@ -90,7 +90,10 @@ export class Evaluator {
   ) {
     this.now = deps.now ?? Date.now;
     const env = deps.env ?? process.env;
-    this.store = new SignalStore({ silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain }, this.now);
+    this.store = new SignalStore(
+      { silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain, alwaysRunning: (service) => config.services[service]?.alwaysRunning === true },
+      this.now,
+    );
     this.notifiers = createNotifiers(config.notifiers, { logger: deps.logger, env, now: this.now });
     const onSignals = (signals: Signal[], receivedAt: number) => this.store.ingest(signals, receivedAt);
     const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);
@@ -168,10 +171,15 @@ export class Evaluator {
     }
   }
 
+  /** Whether absence can be judged now: the source is up and could hear for `silentAfter` (so an instance unseen that long is gone). */
+  private canJudgeAbsence(now: number): boolean {
+    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
+    return !sourceDown && now - this.hearingSince > this.config.silentAfter;
+  }
+
   /** Whether a `silent` signal counts now; one that cannot be judged still holds a silence alert already raised. */
   private silenceCounts(s: Signal, now: number): boolean {
-    const sourceDown = this.prometheus !== undefined && !this.prometheus.health().up;
-    if (!sourceDown && now - this.hearingSince > this.config.silentAfter) return true;
+    if (this.canJudgeAbsence(now)) return true;
     const held = this.alerts.get(`${s.service}|${s.component}`);
     return held !== undefined && held.assessment.signals.some((x) => x.kind === 'silent');
   }
@@ -198,7 +206,8 @@ export class Evaluator {
     this.trackSource(now);
     // With the source down (or just back, or the evaluator just restarted), every service would
     // look silent: no new silence alert then, and none held is resolved for it.
-    const all = this.store.active(now);
+    // Nor is an instance unheard of meanwhile taken for gone: its evidence stands.
+    const all = this.store.active(now, this.canJudgeAbsence(now));
     // A service whose batches are refused is not silent: the rejection says why nothing arrives.
     const refused = new Set(all.filter((s) => s.kind === 'rejected').map((s) => s.service));
     const active = all.filter((s) => s.kind !== 'silent' || (!refused.has(s.service) && this.silenceCounts(s, now)));

@@ -14,6 +14,7 @@ import {
   Duration,
   Escalation,
   EvaluatorConfig,
+  ServiceOptions,
   Impact,
   Match,
   Notifier,
@@ -53,6 +54,7 @@ describe('docs/evaluator.md', () => {
   const tables: Array<[string, Record<string, z.ZodType>]> = [
     ['### Top level', EvaluatorConfig.shape],
     ['### `server`', shapeOf(EvaluatorConfig.shape.server)],
+    ['### `services.<name>`', ServiceOptions.shape],
     ...Source.options.map((o): [string, Record<string, z.ZodType>] => [`#### \`type: ${o.shape.type.value}\``, o.shape]),
     ['### `rules[]`', Rule.shape],
     ['#### `match`', Match.shape],

@@ -34,6 +34,66 @@ const TSX = import.meta.resolve('tsx');
 
 const signal = (over: Partial<Signal> = {}): Signal => ({ kind: 'import', service: 'api', instance: 'i-1', component: 'authentication', subject: 'auth', failing: true, labels: { 'error.type': 'ERR_MODULE_NOT_FOUND' }, observedAt: Date.now(), ...over });
 
+describe('evaluator: instance lifecycle (stopped, gone, no running instance)', () => {
+  const S = 1000;
+  const lifecycle = (instance: string, stopped: boolean, at: number): Signal => ({ kind: 'lifecycle', service: 'api', instance, component: '', subject: 'running', failing: stopped, labels: {}, observedAt: at });
+  /** An evaluator on a clock of its own; `run(at)` evaluates at that time and returns `status alert-id` of what it sent. */
+  function rig(over: Partial<EvaluatorConfigInput> = {}) {
+    let t = 0;
+    const ev = new Evaluator(EvaluatorConfig.parse({ ...base, silentAfter: '60s', staleAfter: '30s', ...over }), { logger: pino({ level: 'silent' }), now: () => t });
+    return {
+      ev,
+      ingest: (signals: Signal[], at: number) => ev.store.ingest(signals, at),
+      run: (at: number) => {
+        t = at;
+        return ev.evaluate().map((n) => `${n.status} ${n.id}`);
+      },
+    };
+  }
+
+  it('a clean stop resolves the instance\'s firing alert at once, and nothing is paged past silentAfter', () => {
+    const r = rig();
+    r.ingest([signal({ observedAt: 0 }), lifecycle('i-1', false, 0)], 0);
+    expect(r.run(1 * S)).to.deep.equal(['firing api|authentication|0']);
+    r.ingest([lifecycle('i-1', true, 2 * S)], 2 * S);
+    expect(r.run(3 * S)).to.deep.equal(['resolved api|authentication|0']);
+    expect(r.run(600 * S)).to.deep.equal([]);
+    expect(r.ev.status().alerts).to.deep.equal([]);
+  });
+
+  it('a killed instance: its alert holds until silentAfter, then becomes the one silence alert, which resolves when the service is heard again', () => {
+    const r = rig();
+    r.ingest([signal({ observedAt: 0 }), lifecycle('i-1', false, 0)], 0);
+    expect(r.run(1 * S)).to.deep.equal(['firing api|authentication|0']);
+    expect(r.run(45 * S), 'stale, not yet gone').to.deep.equal([]);
+    expect(r.run(61 * S).sort()).to.deep.equal(['firing api||0', 'resolved api|authentication|0']);
+    expect(r.run(120 * S)).to.deep.equal([]);
+    r.ingest([signal({ instance: 'i-2', failing: false, observedAt: 130 * S }), lifecycle('i-2', false, 130 * S)], 130 * S);
+    expect(r.run(131 * S)).to.deep.equal(['resolved api||0']);
+    expect(r.run(150 * S)).to.deep.equal([]);
+  });
+
+  it('alwaysRunning: the last instance stopped cleanly → one no_instance alert with its own summary; resolved when an instance runs again', () => {
+    const r = rig({ services: { api: { alwaysRunning: true } } });
+    r.ingest([signal({ failing: false, observedAt: 0 }), lifecycle('i-1', false, 0)], 0);
+    expect(r.run(1 * S)).to.deep.equal([]);
+    r.ingest([lifecycle('i-1', true, 2 * S)], 2 * S);
+    expect(r.run(3 * S)).to.deep.equal(['firing api||0']);
+    const alert = r.ev.status().alerts[0]!;
+    expect(alert.signals.map((s) => `${s.kind} ${s.subject}`)).to.deep.equal(['no_instance running instance']);
+    expect(r.run(600 * S)).to.deep.equal([]);
+    r.ingest([lifecycle('i-2', false, 601 * S)], 601 * S);
+    expect(r.run(602 * S)).to.deep.equal(['resolved api||0']);
+  });
+
+  it('a service not configured alwaysRunning is retired quietly', () => {
+    const r = rig({ services: { other: { alwaysRunning: true } } });
+    r.ingest([lifecycle('i-1', false, 0)], 0);
+    r.ingest([lifecycle('i-1', true, 2 * S)], 2 * S);
+    expect([r.run(3 * S), r.run(600 * S)]).to.deep.equal([[], []]);
+  });
+});
+
 describe('evaluator', () => {
   it('serves its status: services, components, impact, active alerts with escalation, notifiers', async () => {
     const ev = new Evaluator(EvaluatorConfig.parse(base), { logger: pino({ level: 'silent' }) });
@@ -86,10 +146,13 @@ describe('evaluator with its source down', () => {
     expect(ev.evaluate().map((n) => n.labels.component)).to.deep.equal(['(service)']);
     const ev2 = new Evaluator(EvaluatorConfig.parse({ ...base, source: { type: 'prometheus', url: 'http://127.0.0.1:9', interval: '1h', timeout: '500ms' }, silentAfter: '1s', staleAfter: '1s' }), { logger: pino({ level: 'silent' }) });
     ev2.store.ingest([signal({ failing: false })], Date.now() - 10_000);
+    // Nor is an instance unheard of while the source is down taken for gone: its failing evidence stands.
+    ev2.store.ingest([signal({ service: 'web', instance: 'w-1', observedAt: Date.now() - 10_000 })], Date.now() - 10_000);
     const { url } = await ev2.start(); // polls once, fails: source down
     try {
       await new Promise((r) => setTimeout(r, 800));
       expect(ev2.evaluate()).to.deep.equal([]);
+      expect(ev2.status().alerts.map((a) => `${a.key} ${a.state}`)).to.deep.equal(['web|authentication firing']);
       const ready = await fetch(`${url}/ready`);
       expect(ready.status).to.equal(503);
       expect(((await ready.json()) as { output: string }).output).to.match(/^prometheus source down/);
@@ -156,7 +219,7 @@ notifiers:
 
   it('the example config is valid', async () => {
     const config = await loadConfig(fileURLToPath(new URL('../../../examples/marketedge-api/evaluator.yaml', import.meta.url)));
-    expect(config.rules.map((r) => r.name)).to.deep.equal(['telemetry-silent', 'telemetry-rejected', 'authentication-failure', 'zebra-admin-access', 'user-management', 'data-access']);
+    expect(config.rules.map((r) => r.name)).to.deep.equal(['telemetry-silent', 'telemetry-rejected', 'no-running-instance', 'authentication-failure', 'zebra-admin-access', 'user-management', 'data-access']);
   });
 
   describe('vigil-evaluator CLI', function () {

@@ -27,6 +27,7 @@ import {
   METRIC_COMPONENT_HEALTHY,
   METRIC_HEALTH_LEVEL,
   METRIC_HTTP_ERROR_RATIO,
+  METRIC_INSTANCE_RUNNING,
   METRIC_PROBE_SUCCESS,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
@@ -100,6 +101,8 @@ const cases: Array<{ name: string; metric: string; value: number; attrs: Record<
   },
   { name: 'startup refused', metric: METRIC_STARTUP_SUCCESS, value: 0, attrs: {}, expected: { kind: 'startup', component: '', subject: 'startup', failing: true, labels: {} } },
   { name: 'startup ok', metric: METRIC_STARTUP_SUCCESS, value: 1, attrs: {}, expected: { kind: 'startup', component: '', subject: 'startup', failing: false } },
+  { name: 'instance stopped cleanly', metric: METRIC_INSTANCE_RUNNING, value: 0, attrs: {}, expected: { kind: 'lifecycle', component: '', subject: 'running', failing: true, labels: {} } },
+  { name: 'instance running', metric: METRIC_INSTANCE_RUNNING, value: 1, attrs: {}, expected: { kind: 'lifecycle', component: '', subject: 'running', failing: false } },
   {
     name: 'health: endpoint check',
     metric: METRIC_HEALTH_LEVEL,
@@ -196,14 +199,15 @@ describe('sources/mapping: toSignal', () => {
     expect(s).to.not.have.property('environment');
   });
 
-  it('understands exactly the five signal metrics', () => {
-    expect([...SIGNAL_METRICS]).to.have.members([METRIC_ROUTER_IMPORT, METRIC_ROUTE_REGISTERED, METRIC_STARTUP_CHECK, METRIC_STARTUP_SUCCESS, METRIC_HEALTH_LEVEL]);
+  it('understands exactly the six signal metrics', () => {
+    expect([...SIGNAL_METRICS]).to.have.members([METRIC_ROUTER_IMPORT, METRIC_ROUTE_REGISTERED, METRIC_STARTUP_CHECK, METRIC_STARTUP_SUCCESS, METRIC_HEALTH_LEVEL, METRIC_INSTANCE_RUNNING]);
     expect(PROM_SIGNAL_METRICS.map((m) => m.prom)).to.have.members([
       'vigil_router_import',
       'vigil_route_registered',
       'vigil_startup_check',
       'vigil_startup_success',
       'vigil_health_level',
+      'vigil_instance_running',
     ]);
   });
 });

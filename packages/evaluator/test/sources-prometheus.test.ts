@@ -232,7 +232,7 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     const batches: Batch[] = [];
     await make({ selector: '{deployment_environment_name="prod", service_name=~"api|web"}' }, (signals, receivedAt) => batches.push({ signals, receivedAt })).pollOnce();
     expect([...queries].sort()).to.deep.equal(
-      ['vigil_check_reason', 'vigil_health_level', 'vigil_route_registered', 'vigil_router_import', 'vigil_startup_check', 'vigil_startup_success']
+      ['vigil_check_reason', 'vigil_health_level', 'vigil_instance_running', 'vigil_route_registered', 'vigil_router_import', 'vigil_startup_check', 'vigil_startup_success']
         .flatMap((m) => {
           const v = `${m}{deployment_environment_name="prod", service_name=~"api|web"}`;
           return [`GET /prom/api/v1/query ${v}`, `GET /prom/api/v1/query timestamp(${v})`];
@@ -305,8 +305,8 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     const b = source.pollOnce();
     expect(a).to.equal(b);
     await Promise.all([a, b]);
-    expect(queries).to.have.length(12); // one poll: 5 signal metrics and vigil_check_reason × (value, timestamp)
-    expect(maxConcurrent).to.be.at.most(12);
+    expect(queries).to.have.length(14); // one poll: 6 signal metrics and vigil_check_reason × (value, timestamp)
+    expect(maxConcurrent).to.be.at.most(14);
 
     queries.length = 0;
     maxConcurrent = 0;
@@ -318,11 +318,11 @@ describe('sources/prometheus: against a fake Prometheus', function () {
     await sleep(300);
     source.stop();
     const elapsed = Date.now() - started;
-    const polls = queries.length / 12;
+    const polls = queries.length / 14;
     expect(Number.isInteger(polls), `${queries.length} queries`).to.equal(true);
     // ≥ 150 ms each, back to back (the interval, 50 ms, is shorter than a poll): never more than fit in the time.
     expect(polls).to.be.within(2, Math.floor(elapsed / 150) + 1);
-    expect(maxConcurrent).to.be.at.most(12);
+    expect(maxConcurrent).to.be.at.most(14);
     await sleep(300);
     const after = queries.length;
     await sleep(300);

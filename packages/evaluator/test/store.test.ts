@@ -10,6 +10,11 @@ function sig(p: Partial<Signal> & { instance: string }): Omit<Signal, 'observedA
   return { kind: 'import', service: 'api', component: 'admin', subject: 'admin', failing: false, labels: {}, environment: 'prod', ...p };
 }
 
+/** A `vigil.instance.running` signal: `stopped` when it exported 0. */
+function lifecycle(instance: string, stopped: boolean): ReturnType<typeof sig> {
+  return sig({ instance, kind: 'lifecycle', component: '', subject: 'running', failing: stopped });
+}
+
 type Step = { at: number; signals: Array<ReturnType<typeof sig>> };
 type Summary = string; // `${service} ${kind} ${subject} @${instance}`
 
@@ -127,10 +132,76 @@ const cases: Array<{ name: string; steps: Step[]; now: number; active: Summary[]
     active: ['one import admin @a'],
   },
   {
-    name: 'silent after silentAfter, with the last failing evidence',
+    name: 'silent after silentAfter: a killed instance\'s failing evidence becomes the one silence signal',
     steps: [{ at: 0, signals: [sig({ instance: 'a', failing: true }), sig({ instance: 'b' })] }],
     now: 61 * S,
-    active: ['api import admin @a', 'api silent telemetry @'],
+    active: ['api silent telemetry @'],
+  },
+  {
+    name: 'a stale (not yet gone) instance keeps its failing evidence until silentAfter',
+    steps: [{ at: 0, signals: [sig({ instance: 'a', failing: true })] }],
+    now: 45 * S,
+    active: ['api import admin @a'],
+  },
+  {
+    name: 'a gone instance that refused to start keeps all its evidence, beside the silence signal',
+    steps: [{ at: 0, signals: [sig({ instance: 'a', failing: true }), sig({ instance: 'a', kind: 'startup', component: '', subject: 'startup', failing: true })] }],
+    now: 61 * S,
+    active: ['api import admin @a', 'api startup startup @a', 'api silent telemetry @'],
+  },
+  {
+    name: 'a killed instance beside a live one: its evidence is dropped at silentAfter, and the service is not silent',
+    steps: [
+      { at: 0, signals: [sig({ instance: 'killed', failing: true, subject: 'only-on-killed' })] },
+      { at: 50 * S, signals: [sig({ instance: 'live' })] },
+    ],
+    now: 61 * S,
+    active: [],
+  },
+  {
+    name: 'a clean stop: the stopped instance\'s failing evidence ends at once, and no silence after silentAfter',
+    steps: [
+      { at: 0, signals: [sig({ instance: 'a', failing: true })] },
+      { at: 5 * S, signals: [lifecycle('a', true)] },
+    ],
+    now: 600 * S,
+    active: [],
+  },
+  {
+    name: 'a stopped instance is not live: an older killed one is not hidden by it, but the newest stopped cleanly, so no silence',
+    steps: [
+      { at: 0, signals: [sig({ instance: 'killed', failing: true, subject: 'x' })] },
+      { at: 10 * S, signals: [sig({ instance: 'b' }), lifecycle('b', true)] },
+    ],
+    now: 20 * S,
+    active: ['api import x @killed'],
+  },
+  {
+    name: 'the killed instance is newer than the stopped one: silent',
+    steps: [
+      { at: 0, signals: [sig({ instance: 'b' }), lifecycle('b', true)] },
+      { at: 10 * S, signals: [sig({ instance: 'killed' }), lifecycle('killed', false)] },
+    ],
+    now: 71 * S,
+    active: ['api silent telemetry @'],
+  },
+  {
+    name: 'a late "running" batch never undoes a newer "stopped"',
+    steps: [
+      { at: 5 * S, signals: [sig({ instance: 'a', failing: true }), lifecycle('a', true)] },
+      { at: 6 * S, signals: [{ ...lifecycle('a', false), observedAt: 4 * S }] },
+    ],
+    now: 10 * S,
+    active: [],
+  },
+  {
+    name: 'an instance id that runs again after "stopped" is live again',
+    steps: [
+      { at: 5 * S, signals: [lifecycle('a', true)] },
+      { at: 6 * S, signals: [sig({ instance: 'a', failing: true }), lifecycle('a', false)] },
+    ],
+    now: 10 * S,
+    active: ['api import admin @a'],
   },
   { name: 'not silent at exactly silentAfter', steps: [{ at: 0, signals: [sig({ instance: 'a' })] }], now: 60 * S, active: [] },
   {
@@ -185,8 +256,10 @@ describe('state/store: SignalStore', () => {
     const store = new SignalStore(opts, () => t);
     store.ingest([{ ...sig({ instance: 'a', failing: true }), observedAt: 0 }], 0);
     expect(store.active()).to.have.length(1);
+    t = 45 * S;
+    expect(summarize(store.active())).to.deep.equal(['api import admin @a']);
     t = 61 * S;
-    expect(summarize(store.active())).to.deep.equal(['api import admin @a', 'api silent telemetry @']);
+    expect(summarize(store.active())).to.deep.equal(['api silent telemetry @']);
     t = 3601 * S;
     expect(store.active()).to.deep.equal([]);
     expect(store.services()).to.deep.equal([]);
@@ -251,5 +324,45 @@ describe('signal store: unknown is unknown', () => {
     expect(probe.instance).to.equal('b'); // the older known pass wins over the newer unknown
     const alone = storeAfter([{ at: 0, signals: [sig({ instance: 'a', kind: 'probe', subject: 'GET /x', unknown: true })] }]);
     expect(alone.services(S)[0]!.components.admin![0]).to.include({ unknown: true, failing: false });
+  });
+
+  describe('lifecycle: alwaysRunning', () => {
+    const always = { ...opts, alwaysRunning: (service: string) => service === 'api' };
+    const make = (t: { now: number }) => new SignalStore(always, () => t.now);
+
+    it('the last instance stopped cleanly → one no_instance signal; none for a service that need not run; gone when an instance runs again', () => {
+      const t = { now: 0 };
+      const store = make(t);
+      store.ingest([{ ...sig({ instance: 'a' }), observedAt: 0 }, { ...lifecycle('a', false), observedAt: 0 }], 0);
+      store.ingest([{ ...sig({ instance: 'x', service: 'batch' }), observedAt: 0 }, { ...lifecycle('x', true), service: 'batch', observedAt: 1 * S }], 1 * S);
+      expect(store.active(2 * S)).to.deep.equal([]);
+      store.ingest([{ ...lifecycle('a', true), observedAt: 3 * S }], 3 * S);
+      expect(store.active(4 * S)).to.deep.equal([
+        { kind: 'no_instance', service: 'api', instance: '', environment: 'prod', component: '', subject: 'running instance', failing: true, labels: {}, observedAt: 3 * S },
+      ]);
+      const status = store.services(4 * S).find((x) => x.service === 'api')!;
+      expect(status).to.deep.include({ silent: false, noInstance: true });
+      expect(status.instances).to.deep.equal([{ instance: 'a', environment: 'prod', lastSeen: 3 * S, live: false, stopped: true }]);
+      // Never silent, and kept past retain: its absence pages until an instance comes back.
+      expect(summarize(store.active(7200 * S))).to.deep.equal(['api no_instance running instance @']);
+      store.ingest([{ ...sig({ instance: 'b' }), observedAt: 7200 * S }, { ...lifecycle('b', false), observedAt: 7200 * S }], 7200 * S);
+      expect(store.active(7201 * S)).to.deep.equal([]);
+    });
+
+    it('one stopped, another still live → no no_instance signal', () => {
+      const t = { now: 0 };
+      const store = make(t);
+      store.ingest([{ ...lifecycle('a', false), observedAt: 0 }, { ...lifecycle('b', false), observedAt: 0 }], 0);
+      store.ingest([{ ...lifecycle('a', true), observedAt: 1 * S }], 1 * S);
+      expect(store.active(2 * S)).to.deep.equal([]);
+    });
+
+    it('the lifecycle survives a snapshot and restore', () => {
+      const store = make({ now: 0 });
+      store.ingest([{ ...sig({ instance: 'a', failing: true }), observedAt: 0 }, { ...lifecycle('a', true), observedAt: 1 * S }], 1 * S);
+      const again = make({ now: 0 });
+      again.restore(JSON.parse(JSON.stringify(store.snapshot())));
+      expect(summarize(again.active(2 * S))).to.deep.equal(['api no_instance running instance @']);
+    });
   });
 });

@@ -121,6 +121,8 @@ export class VigilGuard {
   private currentPhase: Phase = 'starting';
   private server: Server | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private draining: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
   private slots = new Map<RouterResult, RouterSlot>();
   private requests: RequestTracker | undefined;
   private runtime: Monitor | undefined;
@@ -485,24 +487,41 @@ export class VigilGuard {
 
   private installSignalHandlers(): void {
     for (const signal of this.manifest.shutdown.signals) {
-      const handler = () => void this.drain(signal);
+      const handler = () => void this.drainOnSignal(signal);
       process.once(signal, handler);
       this.signalHandlers.push([signal, handler]);
     }
   }
 
   /**
-   * Graceful shutdown: `/ready` answers 503 at once, the server stops after
-   * `drainDelay`, telemetry is flushed; then, if the app has no handler of its
-   * own for the signal, the signal is raised again so the process ends as it
-   * would have without Vigil.
+   * Vigil's own signal handler: the drain; then, if the app has no handler of
+   * its own for the signal, the signal is raised again so the process ends as
+   * it would have without Vigil. An app handler that calls `drain()` shares
+   * this drain and decides how the process ends.
    */
-  private async drain(signal: NodeJS.Signals): Promise<void> {
-    this.currentPhase = 'draining';
-    this.logger.info({ signal, drainDelayMs: this.manifest.shutdown.drainDelay }, 'draining: /ready now answers 503');
-    await new Promise((r) => setTimeout(r, this.manifest.shutdown.drainDelay));
-    await this.shutdown();
+  private async drainOnSignal(signal: NodeJS.Signals): Promise<void> {
+    await this.drain(signal);
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  }
+
+  /**
+   * Graceful shutdown, for the app's own shutdown handler too: `/ready`
+   * answers 503 at once while the server still serves, for
+   * `shutdown.drainDelay`; then `shutdown()` closes the server handed to
+   * `validate({ server })` (requests in flight get `shutdown.timeout`), flushes
+   * telemetry with the instance's "stopped" state, and stops Vigil. Resolves
+   * when all that is done, never later than drainDelay + timeout + twice
+   * `telemetry.flushTimeout`. Every call (and Vigil's signal handler) shares
+   * one drain.
+   */
+  drain(reason: string = 'drain()'): Promise<void> {
+    this.draining ??= (async () => {
+      if (this.currentPhase !== 'failed') this.currentPhase = 'draining';
+      this.logger.info({ reason, drainDelayMs: this.manifest.shutdown.drainDelay }, 'draining: /ready now answers 503');
+      await new Promise((r) => setTimeout(r, this.manifest.shutdown.drainDelay));
+      await this.shutdown();
+    })();
+    return this.draining;
   }
 
   /** Stops accepting connections; requests in flight get `shutdown.timeout`, then their connections are closed. */
@@ -521,13 +540,25 @@ export class VigilGuard {
     });
   }
 
-  /** Stops Vigil: stops the monitor, removes its signal handlers, closes the server it was given, flushes and stops telemetry it owns. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stops Vigil: stops the monitor, removes its signal handlers, closes the
+   * server it was given, exports the instance's "stopped" state
+   * (`vigil.instance.running` 0, unless startup failed: that evidence stands),
+   * flushes and stops telemetry it owns. Every call shares one shutdown.
+   */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     this.runtime?.stop();
     clearInterval(this.inventoryTimer);
     for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler);
     this.signalHandlers = [];
     await this.closeServer();
+    // A clean stop: the evaluator retires this instance instead of paging its silence.
+    if (this.currentPhase !== 'failed') this.state.stopped = true;
     await this.telemetry?.flush(this.manifest.telemetry.flushTimeout);
     await this.telemetry?.shutdown(this.manifest.telemetry.flushTimeout);
   }

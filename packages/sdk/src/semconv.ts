@@ -101,6 +101,12 @@ export const METRIC_STARTUP_CHECK = 'vigil.startup.check' as const;
 export const METRIC_STARTUP_DURATION = 'vigil.startup.duration' as const;
 /** 1 when startup validation finished with no fail-fast failure, 0 when one failed. */
 export const METRIC_STARTUP_SUCCESS = 'vigil.startup.success' as const;
+/**
+ * 1 while the instance runs; 0 in its last export after a clean shutdown (guard.shutdown, or the
+ * drain on SIGTERM/SIGINT), so the evaluator retires the instance instead of paging its silence.
+ * An instance that refused to start (fail-fast) or was killed never exports 0.
+ */
+export const METRIC_INSTANCE_RUNNING = 'vigil.instance.running' as const;
 /** 1 while a component passes, 0 while it fails (`vigil.policy` tells a refusal from a degradation). */
 export const METRIC_COMPONENT_HEALTHY = 'vigil.component.healthy' as const;
 export const METRIC_PROBE_SUCCESS = 'vigil.probe.success' as const;

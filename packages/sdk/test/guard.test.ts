@@ -169,6 +169,8 @@ describe('the guard in a real process', function () {
     expect(otlp.latest('vigil.route.registered', { 'http.route': '/auth/items' })).to.deep.include({ value: 0 });
     expect(otlp.latest('vigil.route.registered', { 'http.route': '/admin/items' })).to.deep.include({ value: 1 });
     expect(otlp.latest('vigil.startup.success')).to.deep.include({ value: 0 });
+    // A refusal is no clean stop: the evaluator keeps its evidence instead of retiring the instance.
+    expect(otlp.latest('vigil.instance.running')).to.deep.include({ value: 1 });
     expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'auth' })).to.deep.include({ value: 0 });
     expect(otlp.latest('vigil.component.healthy', { 'vigil.component': 'auth' })!.attributes['vigil.policy']).to.equal('fail_fast');
     const startup = otlp.spans.find((s) => s.name === 'vigil.startup');
@@ -176,6 +178,27 @@ describe('the guard in a real process', function () {
     expect(startup!.status?.code).to.equal(2); // ERROR
     const importSpan = otlp.spans.find((s) => s.name === 'vigil.router.import' && s.attributes['vigil.router'] === 'auth');
     expect(importSpan!.parentSpanId).to.equal(startup!.spanId);
+  });
+
+  it("the app's own SIGTERM handler awaits guard.drain(): /ready 503 while the server still serves, then the server closes, \"stopped\" is exported and the process exits 0", async () => {
+    const child = runNode(new URL('app.ts', fixtures), { ...otlpEnv(), FIXTURE_DRAIN_MS: '1500', FIXTURE_OWN_SIGTERM: '1' });
+    const [, port] = await child.line(/LISTENING (\d+)/);
+    await child.line(/VALIDATED/);
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/ready`)).status).to.equal(200);
+    await waitForValue(() => otlp.latest('vigil.instance.running'), 5000, 'the first export of vigil.instance.running');
+    expect(otlp.latest('vigil.instance.running')).to.deep.include({ value: 1 });
+    child.proc.kill('SIGTERM');
+    await waitForValue(async () => ((await fetch(`${base}/ready`)).status === 503 ? true : undefined), 1000, '/ready 503 after SIGTERM');
+    // Draining, not closed: the app's routes still answer.
+    expect((await fetch(`${base}/auth/items`)).status).to.equal(200);
+    expect((await fetch(`${base}/health`)).status).to.equal(200);
+    expect(child.output()).not.to.contain('DRAINED');
+    await child.line(/DRAINED/, 10_000);
+    const exit = await child.exited;
+    expect(exit, child.output()).to.deep.equal({ code: 0, signal: null });
+    expect(await fetch(`${base}/health`).then(() => 'answered', () => 'closed')).to.equal('closed');
+    expect(otlp.latest('vigil.instance.running')).to.deep.include({ value: 0 });
   });
 
   it('a degraded start is exported at once, not at the next periodic export', async () => {

@@ -54,7 +54,7 @@ const SCRIPT = `
   }
   function badge(word, cls) { return el('span', { 'class': 'badge ' + cls }, word); }
   var WORD = { PASS: 'ok', OK: 'ok', YES: 'ok', LIVE: 'ok', REPORTING: 'ok', HEALTHY: 'ok', RESOLVED: 'ok',
-    FAIL: 'bad', FAILED: 'bad', NO: 'bad', SILENT: 'bad', FIRING: 'bad', FAILING: 'bad',
+    FAIL: 'bad', FAILED: 'bad', NO: 'bad', SILENT: 'bad', FIRING: 'bad', FAILING: 'bad', 'NO RUNNING INSTANCE': 'bad',
     DEGRADED: 'warn', STALE: 'warn', PENDING: 'warn', QUEUED: 'warn' };
   function status(word) { return badge(word, WORD[word] || 'muted'); }
   function time(v) {
@@ -110,11 +110,11 @@ const SCRIPT = `
     if (!d.services.length) out.appendChild(el('p', { 'class': 'empty' }, 'No service has reported telemetry yet.'));
     d.services.forEach(function (svc) {
       var sigs = signalsOf(svc);
-      out.appendChild(el('h3', null, 'Service ', el('code', null, svc.service), ' ', status(svc.silent ? 'SILENT' : 'REPORTING'),
+      out.appendChild(el('h3', null, 'Service ', el('code', null, svc.service), ' ', status(svc.silent ? 'SILENT' : svc.noInstance ? 'NO RUNNING INSTANCE' : 'REPORTING'),
         ' last seen ', time(svc.lastSeen)));
       var grid = el('div', { 'class': 'grid' });
       grid.appendChild(table('Instances of ' + svc.service, ['Instance', 'State', 'Last seen'],
-        (svc.instances || []).map(function (i) { return [el('code', null, i.instance), status(i.live ? 'LIVE' : 'STALE'), time(i.lastSeen)]; }),
+        (svc.instances || []).map(function (i) { return [el('code', null, i.instance), status(i.live ? 'LIVE' : i.stopped ? 'STOPPED' : 'STALE'), time(i.lastSeen)]; }),
         'No instance.'));
       grid.appendChild(table('Router imports', ['Router', 'Component', 'Status', 'Error type', 'Reason'],
         sigs.filter(function (s) { return s.kind === 'import'; }).map(function (s) {
@@ -206,7 +206,7 @@ const SCRIPT = `
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(function (d) {
         var firing = d.alerts.filter(function (a) { return a.state === 'firing'; }).length;
-        var silent = d.services.filter(function (s) { return s.silent; }).length;
+        var silent = d.services.filter(function (s) { return s.silent || s.noInstance; }).length;
         var overall = firing || silent ? 'FAIL' : d.alerts.length ? 'DEGRADED' : 'PASS';
         summary.textContent = '';
         summary.appendChild(document.createTextNode('Overall: '));

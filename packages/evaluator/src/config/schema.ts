@@ -56,7 +56,8 @@ export const Source = z.discriminatedUnion('type', [OtlpSource, PrometheusSource
 export type Source = z.output<typeof Source>;
 
 // ── Impact rules ─────────────────────────────────────────────────────────────
-export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'rejected'] as const;
+/** The kinds a rule can match: every signal kind but `lifecycle`, which the store consumes and never alerts on. */
+export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'rejected'] as const;
 
 export const Match = z.strictObject({
   /** Service names (`service.name`); any when omitted. */
@@ -173,6 +174,13 @@ export const ConsoleNotifier = z.strictObject({
 export const Notifier = z.discriminatedUnion('type', [AlertmanagerNotifier, WebhookNotifier, ConsoleNotifier]);
 export type NotifierConfig = z.output<typeof Notifier>;
 
+/** What the evaluator knows of a service beyond its telemetry. */
+export const ServiceOptions = z.strictObject({
+  /** With no running instance left (the last one stopped cleanly), page "no running instance" instead of retiring the service quietly. */
+  alwaysRunning: z.boolean().default(false),
+});
+export type ServiceOptions = z.output<typeof ServiceOptions>;
+
 // ── The file ─────────────────────────────────────────────────────────────────
 export const EvaluatorConfig = z
   .strictObject({
@@ -194,6 +202,8 @@ export const EvaluatorConfig = z
     staleAfter: Duration.default(30_000),
     /** How long the last state of an instance that stopped reporting is kept. */
     retain: Duration.default(3_600_000),
+    /** Per service (`service.name`): e.g. `alwaysRunning`. */
+    services: z.record(z.string().min(1), ServiceOptions).default({}),
     rules: z.array(Rule).default([]),
     /** The impact when no rule matches. */
     defaultImpact: Impact.default({ level: 'medium', priority: 'P2', customers: 'a subset of functionality' }),

@@ -90,8 +90,13 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
   const what = [...new Set(signals.map((s) => `${s.kind} ${s.subject}`))];
   // The same, each with why it fails when the app said (`import users: Cannot find module …`).
   const why = failingWithReasons(signals);
-  // With no summary of the rule's own, a group of nothing but refused telemetry says so.
-  const fallback = signals.every((s) => s.kind === 'rejected') ? 'telemetry rejected from {service}: the evaluator refuses its batches' : '{service}: {component} is failing ({signals})';
+  // With no summary of the rule's own, a group of nothing but refused telemetry, or of no running instance, says so.
+  const only = (kind: string) => signals.every((s) => s.kind === kind);
+  const fallback = only('rejected')
+    ? 'telemetry rejected from {service}: the evaluator refuses its batches'
+    : only('no_instance')
+      ? '{service} has no running instance: its last instance stopped cleanly, and it must always run'
+      : '{service}: {component} is failing ({signals})';
   const summary = (impact.summary ?? fallback)
     .replaceAll('{service}', a.service)
     .replaceAll('{component}', a.component || 'the service')

@@ -29,7 +29,7 @@ function matchesUnsafe(match: Match, s: Signal): boolean {
   const kinds = asList(match.signal);
   if (services && !services.includes(s.service)) return false;
   if (components && !components.includes(s.component)) return false;
-  if (kinds && !kinds.includes(s.kind)) return false;
+  if (kinds && !(kinds as readonly string[]).includes(s.kind)) return false;
   return Object.entries(match.labels).every(([k, v]) => labelMatches(v, s.labels[k]));
 }
 

@@ -16,9 +16,11 @@ export type SignalKind =
   | 'process' // vigil.health.level of a process check (event loop, memory, cpu)
   | 'integration' // vigil.health.level of an integration check
   | 'silent' // no telemetry from the service for longer than the configured window
+  | 'no_instance' // a service configured to always run has no running instance: its last one stopped cleanly
+  | 'lifecycle' // vigil.instance.running: 0 (failing) once the instance stopped cleanly; never alerts, the store retires the instance
   | 'rejected'; // the OTLP receiver keeps refusing the service's batches (sources/senders.ts)
 
-export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'rejected'];
+export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'lifecycle', 'rejected'];
 
 export interface Signal {
   kind: SignalKind;

@@ -19,6 +19,7 @@ import {
   ATTR_VIGIL_ROUTER,
   boundReason,
   METRIC_HEALTH_LEVEL,
+  METRIC_INSTANCE_RUNNING,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
   METRIC_STARTUP_CHECK,
@@ -36,7 +37,7 @@ export interface SignalResource {
 }
 
 /** The metrics `toSignal` understands (OpenTelemetry names); every other metric is ignored. */
-export const SIGNAL_METRICS = [METRIC_ROUTER_IMPORT, METRIC_ROUTE_REGISTERED, METRIC_STARTUP_CHECK, METRIC_STARTUP_SUCCESS, METRIC_HEALTH_LEVEL] as const;
+export const SIGNAL_METRICS = [METRIC_ROUTER_IMPORT, METRIC_ROUTE_REGISTERED, METRIC_STARTUP_CHECK, METRIC_STARTUP_SUCCESS, METRIC_HEALTH_LEVEL, METRIC_INSTANCE_RUNNING] as const;
 export type SignalMetric = (typeof SIGNAL_METRICS)[number];
 
 const UNDERSTOOD = new Set<string>(SIGNAL_METRICS);
@@ -53,6 +54,8 @@ export const CHECK_PREFIXES: ReadonlyArray<{ prefix: string; kind: SignalKind }>
   { prefix: 'process:', kind: 'process' },
   { prefix: 'integration:', kind: 'integration' },
 ];
+/** The subject of a `lifecycle` signal (`vigil.instance.running`); failing means "stopped cleanly". */
+export const LIFECYCLE_SUBJECT = 'running';
 /** The error-rate check's id: a whole id, not a prefix. */
 export const ERROR_RATE_CHECK = 'error-rate';
 
@@ -145,6 +148,8 @@ function classify(metric: string, attrs: Record<string, string>): { kind: Signal
     }
     case METRIC_STARTUP_SUCCESS:
       return { kind: 'startup', subject: 'startup', component: '' };
+    case METRIC_INSTANCE_RUNNING:
+      return { kind: 'lifecycle', subject: LIFECYCLE_SUBJECT, component: '' };
     case METRIC_HEALTH_LEVEL: {
       const check = attrs[ATTR_VIGIL_CHECK];
       if (!check) return undefined;

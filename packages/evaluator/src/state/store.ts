@@ -12,6 +12,18 @@
  * process that exported "refused to start" and exited keeps its evidence until
  * another instance reports that key healthy, or `retain` passes.
  *
+ * Lifecycle (`lifecycle` signals, from `vigil.instance.running`):
+ * - an instance whose latest `lifecycle` says it stopped cleanly is STOPPED:
+ *   never live, its signals no longer count (its alerts resolve), and it is no
+ *   reason for silence. A service whose newest instance stopped cleanly is
+ *   retired, not silent; if it is configured `alwaysRunning` and no instance
+ *   is live, it gets one `no_instance` signal instead.
+ * - an instance not seen for `silentAfter` that did not stop cleanly is GONE
+ *   (killed, crashed, cut off): its signals no longer count either, unless it
+ *   refused to start (a fail-fast refusal keeps its evidence); if it was the
+ *   newest, the service is silent, so a killed instance's alerts become the one
+ *   silence alert, which resolves when an instance of the service is heard again.
+ *
  * `rejected` signals (the OTLP receiver refusing a sender's batches) are held
  * per service apart from the instances: a refused batch is no heartbeat, and a
  * sender known only by its address is no service that could fall silent.
@@ -25,6 +37,8 @@ export interface SignalStoreOptions {
   staleAfter: number;
   /** An instance not seen for this long is dropped with its signals (ms). */
   retain: number;
+  /** Services that must always run: no instance live and the newest stopped cleanly → a `no_instance` signal. Their newest instance is never dropped. */
+  alwaysRunning?: (service: string) => boolean;
 }
 
 export interface InstanceStatus {
@@ -32,6 +46,8 @@ export interface InstanceStatus {
   environment?: string;
   lastSeen: number;
   live: boolean;
+  /** It said it stopped cleanly (its last `vigil.instance.running` was 0). */
+  stopped?: boolean;
 }
 
 export interface ServiceStatus {
@@ -42,6 +58,8 @@ export interface ServiceStatus {
   /** Newest `lastSeen` of its instances. */
   lastSeen: number;
   silent: boolean;
+  /** It must always run (`services.<name>.alwaysRunning`) and no instance runs: its last one stopped cleanly. */
+  noInstance?: boolean;
   /** The signal that counts now for each key (failing or not), by component (`''` for process, startup, error rate, …). */
   components: Record<string, Signal[]>;
 }
@@ -50,7 +68,13 @@ interface InstanceState {
   lastSeen: number;
   environment?: string;
   signals: Map<string, Signal>;
+  /** Its latest `lifecycle` signal: failing once it stopped cleanly. */
+  lifecycle?: Signal;
 }
+
+const isStopped = (st: InstanceState) => st.lifecycle?.failing === true;
+/** It exported "refused to start" (`vigil.startup.success` 0). */
+const refusedToStart = (st: InstanceState) => [...st.signals.values()].some((s) => s.kind === 'startup' && s.failing);
 
 /** The store as data, for the state file ({@link SignalStore.snapshot}). */
 export interface StoreSnapshot {
@@ -61,6 +85,8 @@ export interface StoreSnapshot {
 
 /** The subject of the synthetic signal of a silent service. */
 export const SILENT_SUBJECT = 'telemetry';
+/** The subject of the synthetic signal of an always-running service with no running instance. */
+export const NO_INSTANCE_SUBJECT = 'running instance';
 
 export class SignalStore {
   /** service → instance → state. */
@@ -88,7 +114,7 @@ export class SignalStore {
           instance,
           lastSeen: st.lastSeen,
           ...(st.environment ? { environment: st.environment } : {}),
-          signals: [...st.signals.values()],
+          signals: st.lifecycle ? [...st.signals.values(), st.lifecycle] : [...st.signals.values()],
         })),
       })),
       rejected: [...this.rejected.values()],
@@ -107,7 +133,11 @@ export class SignalStore {
         inst.lastSeen = Math.max(inst.lastSeen, lastSeen);
         if (environment && !inst.environment) inst.environment = environment;
         for (const s of signals) {
-          if (s.kind === 'silent') continue;
+          if (s.kind === 'silent' || s.kind === 'no_instance') continue;
+          if (s.kind === 'lifecycle') {
+            if (!inst.lifecycle || s.observedAt > inst.lifecycle.observedAt) inst.lifecycle = s;
+            continue;
+          }
           const key = signalKey(s);
           const held = inst.signals.get(key);
           if (!held || s.observedAt > held.observedAt) inst.signals.set(key, s);
@@ -121,7 +151,7 @@ export class SignalStore {
   ingest(signals: Signal[], receivedAt: number): void {
     if (signals.length) this.changes++;
     for (const s of signals) {
-      if (s.kind === 'silent') continue; // the store's own conclusion, never an input
+      if (s.kind === 'silent' || s.kind === 'no_instance') continue; // the store's own conclusions, never an input
       if (s.kind === 'rejected') {
         if (s.failing) this.rejected.set(s.service, s);
         else this.rejected.delete(s.service);
@@ -134,30 +164,43 @@ export class SignalStore {
       // Batches may arrive out of order: lastSeen never goes back, nor does a key's value.
       inst.lastSeen = Math.max(inst.lastSeen, receivedAt);
       if (s.environment) inst.environment = s.environment;
+      if (s.kind === 'lifecycle') {
+        // Out of order too: a late "running" never undoes a newer "stopped".
+        if (!inst.lifecycle || s.observedAt >= inst.lifecycle.observedAt) inst.lifecycle = s;
+        continue;
+      }
       const key = signalKey(s);
       const previous = inst.signals.get(key);
       if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, s);
     }
   }
 
-  /** The failing signals that count now (one per service and key), plus a `silent` signal per silent service. */
-  active(now: number = this.now()): Signal[] {
+  /**
+   * The failing signals that count now (one per service and key), plus a
+   * `silent` or `no_instance` signal per service that has one. With
+   * `judgeGone` false (the caller could not hear lately: its source was down,
+   * or it just restarted), an instance unseen for `silentAfter` is not taken
+   * for gone: its evidence stands as a stale instance's does.
+   */
+  active(now: number = this.now(), judgeGone = true): Signal[] {
     this.prune(now);
     const out: Signal[] = [];
     for (const [service, instances] of this.byService) {
-      for (const s of this.resolve(instances, now).values()) if (s.failing) out.push(s);
+      for (const s of this.resolve(instances, now, judgeGone).values()) if (s.failing) out.push(s);
       const newest = newestInstance(instances);
-      if (newest && now - newest[1].lastSeen > this.options.silentAfter) {
+      if (!newest) continue;
+      const absence = this.absence(service, instances, now);
+      if (absence) {
         out.push({
-          kind: 'silent',
+          kind: absence,
           service,
           instance: '',
           ...(newest[1].environment ? { environment: newest[1].environment } : {}),
           component: '',
-          subject: SILENT_SUBJECT,
+          subject: absence === 'silent' ? SILENT_SUBJECT : NO_INSTANCE_SUBJECT,
           failing: true,
           labels: {},
-          observedAt: newest[1].lastSeen,
+          observedAt: absence === 'silent' ? newest[1].lastSeen : newest[1].lifecycle!.observedAt,
         });
       }
     }
@@ -180,10 +223,11 @@ export class SignalStore {
         service,
         ...(newest[1].environment ? { environment: newest[1].environment } : {}),
         instances: [...instances]
-          .map(([instance, st]) => ({ instance, ...(st.environment ? { environment: st.environment } : {}), lastSeen: st.lastSeen, live: this.isLive(st, now) }))
+          .map(([instance, st]) => ({ instance, ...(st.environment ? { environment: st.environment } : {}), lastSeen: st.lastSeen, live: this.isLive(st, now), ...(isStopped(st) ? { stopped: true } : {}) }))
           .sort((a, b) => b.lastSeen - a.lastSeen || a.instance.localeCompare(b.instance)),
         lastSeen: newest[1].lastSeen,
-        silent: now - newest[1].lastSeen > this.options.silentAfter,
+        silent: this.absence(service, instances, now) === 'silent',
+        ...(this.absence(service, instances, now) === 'no_instance' ? { noInstance: true } : {}),
         components,
       });
     }
@@ -191,14 +235,37 @@ export class SignalStore {
   }
 
   private isLive(st: InstanceState, now: number): boolean {
-    return now - st.lastSeen <= this.options.staleAfter;
+    return !isStopped(st) && now - st.lastSeen <= this.options.staleAfter;
+  }
+
+  /** Killed, crashed or cut off: not seen for `silentAfter`, and it never said it stopped. */
+  private isGone(st: InstanceState, now: number): boolean {
+    return !isStopped(st) && now - st.lastSeen > this.options.silentAfter;
+  }
+
+  /**
+   * Why a service has no instance to hear from, if it has none: `silent` when
+   * its newest instance is gone (not stopped cleanly); `no_instance` when the
+   * newest stopped cleanly, none is live, and the service must always run.
+   */
+  private absence(service: string, instances: Map<string, InstanceState>, now: number): 'silent' | 'no_instance' | undefined {
+    const newest = newestInstance(instances);
+    if (!newest) return undefined;
+    if (!isStopped(newest[1])) return now - newest[1].lastSeen > this.options.silentAfter ? 'silent' : undefined;
+    if (!this.options.alwaysRunning?.(service)) return undefined;
+    for (const st of instances.values()) if (this.isLive(st, now)) return undefined;
+    return 'no_instance';
   }
 
   /** The signal that counts for each key of a service. */
-  private resolve(instances: Map<string, InstanceState>, now: number): Map<string, Signal> {
+  private resolve(instances: Map<string, InstanceState>, now: number, judgeGone = true): Map<string, Signal> {
     const live = new Map<string, Signal>(); // key → the live verdict (a failing signal wins)
     const fallback = new Map<string, { signal: Signal; lastSeen: number }>(); // key → the most recently seen instance's value
     for (const st of instances.values()) {
+      // A stopped instance's signals end with it, and so do a gone one's, unless it refused to start:
+      // a fail-fast refusal keeps its evidence (the process was never up to be killed).
+      if (isStopped(st)) continue;
+      if (judgeGone && this.isGone(st, now) && !refusedToStart(st)) continue;
       const isLive = this.isLive(st, now);
       for (const [key, s] of st.signals) {
         if (isLive) {
@@ -218,8 +285,10 @@ export class SignalStore {
   /** Drops instances not seen for `retain`, and services left with none. */
   private prune(now: number): void {
     for (const [service, instances] of this.byService) {
+      // An always-running service keeps its newest instance: its absence pages until one comes back.
+      const keep = this.options.alwaysRunning?.(service) ? newestInstance(instances)?.[0] : undefined;
       for (const [id, st] of instances) {
-        if (now - st.lastSeen > this.options.retain) {
+        if (id !== keep && now - st.lastSeen > this.options.retain) {
           instances.delete(id);
           this.changes++;
         }

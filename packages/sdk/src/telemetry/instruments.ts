@@ -23,6 +23,7 @@ import {
   ATTR_VIGIL_REASON_METRIC,
   METRIC_CHECK_REASON,
   METRIC_COMPONENT_HEALTHY,
+  METRIC_INSTANCE_RUNNING,
   METRIC_ROUTE_REGISTERED,
   METRIC_ROUTER_IMPORT,
   METRIC_STARTUP_CHECK,
@@ -36,6 +37,8 @@ export interface StartupState {
   report?: StartupReport;
   /** Every route in Express's table at the last inventory. */
   routes: RouteEntry[];
+  /** Set by a clean shutdown: `vigil.instance.running` exports 0 from then on. */
+  stopped?: boolean;
 }
 
 export interface StartupInstruments {
@@ -116,6 +119,7 @@ const DESCRIPTIONS: Record<string, string> = {
   [METRIC_COMPONENT_HEALTHY]: '1 while the component passes startup validation',
   [METRIC_STARTUP_SUCCESS]: '1 when startup validation finished with no fail-fast failure',
   [METRIC_CHECK_REASON]: REASON_DESCRIPTION,
+  [METRIC_INSTANCE_RUNNING]: '1 while the instance runs, 0 in its last export after a clean shutdown',
 };
 
 /** Registers the observable gauges over `state` and the startup histogram. */
@@ -128,6 +132,8 @@ export function registerStartupInstruments(meter: Meter, state: StartupState): S
       const gauge = gauges[name];
       if (gauge) for (const [value, attrs] of points) result.observe(gauge, value, attrs);
     }
+    // From the start (before any report): the instance runs until a clean shutdown says otherwise.
+    result.observe(gauges[METRIC_INSTANCE_RUNNING]!, state.stopped ? 0 : 1);
   }, Object.values(gauges));
   return {
     startupDuration: meter.createHistogram(METRIC_STARTUP_DURATION, {

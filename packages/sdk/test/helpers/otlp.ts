@@ -10,7 +10,7 @@ export interface Point {
   value: number;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
-  /** Milliseconds since the capture server started. */
+  /** Milliseconds since the capture server started, when its export request arrived (one value per request). */
   at: number;
 }
 
