@@ -101,7 +101,8 @@ async function guardedImport(load: () => unknown, timeoutMs: number, what: strin
   try {
     return await Promise.race([Promise.resolve().then(load), deadline]);
   } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === 'VIGIL_PROCESS_EXIT') (err as Error).message += ` while importing ${what}`;
+    // A new error: ESM caches the module's failure and throws the same object at every import.
+    if ((err as { code?: unknown } | null)?.code === 'VIGIL_PROCESS_EXIT') throw Object.assign(new Error(`${(err as Error).message} while importing ${what}`), { code: 'VIGIL_PROCESS_EXIT' });
     throw err;
   } finally {
     clearTimeout(timer);
