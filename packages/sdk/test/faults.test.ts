@@ -183,3 +183,60 @@ describe('faulty router modules in an app bootstrapped as the docs show', functi
     expect(child.output()).to.match(/faulty: router hangs failed to import: VIGIL_IMPORT_TIMEOUT: timed out after 1s/);
   });
 });
+
+describe('a bad manifest: one message, exit code 2, no stack trace unless asked', function () {
+  this.timeout(CHILD_BOUND_MS + 10_000);
+  afterEach(() => killAll());
+  const SERVER = new URL('server.ts', FAULTS);
+  // A schema error, an unknown key and a cross-check (a route declared twice), all to be reported at once.
+  const BAD = `service: faults
+components:
+  core:
+    policy: fail-fast
+    endpoints: [GET /core/ok]
+  other:
+    policy: degraded
+    endpoints: [GET /core/ok]
+shutdown:
+  drain: 1s
+`;
+  let file: string;
+  before(async () => {
+    file = path.join(dir, 'bad.yaml');
+    await writeFile(file, BAD);
+  });
+  /** What a bad manifest must say, wherever it is reported. */
+  const expectTheIssues = (text: string) => {
+    expect(text).to.contain(`Invalid Vigil manifest ${file}:`);
+    expect(text).to.contain(`${file}:7:13 components.other.policy: expected one of "fail-fast"|"degrade", got "degraded"`);
+    expect(text).to.contain(`${file}:8:17 components.other.endpoints.0: endpoint "GET /core/ok" is already declared by component "core"`);
+    expect(text).to.contain(`${file}:10:3 shutdown: unknown key "drain": expected one of "signals", "drainDelay", "timeout"`);
+  };
+
+  it('an app bootstrapped with it exits 2 with the one message and nothing else', async () => {
+    const child = runNode(SERVER, { FAULT_MANIFEST: file });
+    const { code, signal } = await child.exited;
+    expect(signal, child.output()).to.equal(null);
+    expect(code, child.output()).to.equal(2);
+    expectTheIssues(child.output());
+    expect(child.output().trim().split('\n')).to.have.length(4); // the header and three issues
+  });
+
+  it('VIGIL_DEBUG=1 adds the stack', async () => {
+    const child = runNode(SERVER, { FAULT_MANIFEST: file, VIGIL_DEBUG: '1' });
+    expect((await child.exited).code).to.equal(2);
+    expectTheIssues(child.output());
+    expect(child.output()).to.match(/^\s+at .*load\.ts/m);
+  });
+
+  it('preflight exits 2 with the same message; --verbose adds the stack', async () => {
+    const r = await preflight(['--manifest', file]);
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stdout).to.equal('');
+    expectTheIssues(r.stderr);
+    expect(r.stderr).not.to.match(/^\s+at /m);
+    const verbose = await preflight(['--manifest', file, '--verbose']);
+    expect(verbose.code).to.equal(2);
+    expect(verbose.stderr).to.match(/^\s+at .*load\.ts/m);
+  });
+});
