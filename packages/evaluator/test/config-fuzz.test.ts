@@ -120,7 +120,7 @@ describe(`evaluator config: fuzzed mutations of the example (${FUZZ})`, function
       fc.asyncProperty(fc.constantFrom(...OBJECT_PATHS), key, fc.jsonValue({ maxDepth: 1 }), async (p, k, value) => {
         fc.pre(!(k in valueAt(BASE, p)));
         const err = await refusedAt(yaml(mutate(BASE, [...p, k], value)), dotted(p));
-        expect(err.message).to.match(new RegExp(`unknown key\\(s\\) "${k}"|expected`));
+        expect(err.message).to.match(new RegExp(`unknown key "${k}"|expected`));
       }),
       opts,
     );

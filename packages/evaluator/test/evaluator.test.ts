@@ -194,7 +194,7 @@ notifiers:
     ['level typo', good.replace('level: critical', 'level: urgent'), 'rules.0.impact.level', /expected one of "critical"\|"high"\|"medium"\|"low"/],
     ['bad duration', good.replace('after: 2m', 'after: 2 minutes'), 'policies.critical.escalation.0.after', /expected a duration/],
     ['unknown context', good.replace('context: AUTH', 'context: NOPE'), 'rules.0.impact.context', /no context "NOPE" in "contexts"/],
-    ['unknown key', good.replace('source: { type: otlp }', 'source: { type: otlp, port: 1 }'), 'source', /unknown key\(s\) "port"/],
+    ['unknown key', good.replace('source: { type: otlp }', 'source: { type: otlp, port: 1 }'), 'source', /unknown key "port"/],
     ['unknown source', good.replace('type: otlp', 'type: kafka'), 'source.type', /Expected 'otlp' \| 'prometheus'/],
     ['missing policy', good.replace('  low: { channels: [mail] }\n', ''), 'policies.low', /expected object/],
     ['no notifiers', good.slice(0, good.indexOf('notifiers:')) + 'notifiers: {}\n', 'notifiers', /at least one notifier/],

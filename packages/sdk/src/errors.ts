@@ -1,5 +1,13 @@
 import type { StartupReport } from './startup/report.js';
 
+/** The exit code of an app (from `vigil()`) and of `vigil preflight` whose manifest is invalid. */
+export const EXIT_INVALID_MANIFEST = 2;
+
+/** `VIGIL_DEBUG=1` (or `true`): errors Vigil reports in one message also print their stack. */
+export function debugging(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.VIGIL_DEBUG === '1' || env.VIGIL_DEBUG === 'true';
+}
+
 /** One problem in a manifest: where it is and what was expected. */
 export interface ConfigIssue {
   /** Dotted path inside the file, e.g. `components.admin.policy`. */
@@ -44,7 +52,9 @@ export class ManifestError extends ConfigError {
 export class VigilStartupError extends Error {
   override readonly name = 'VigilStartupError';
   constructor(readonly report: StartupReport) {
-    const failing = report.components.filter((c) => c.status === 'fail').map((c) => c.name);
-    super(`Vigil startup validation failed: fail-fast component(s) ${failing.join(', ')} failed`);
+    const failing = report.components.filter((c) => c.status === 'fail');
+    // The reasons come along, so that the one message an app prints when it refuses to start says why.
+    const why = failing.flatMap((c) => c.reasons.map((r) => `\n  ${c.name}: ${r.replace(/\n/g, '\n    ')}`));
+    super(`Vigil startup validation failed: fail-fast component(s) ${failing.map((c) => c.name).join(', ')} failed${why.join('')}`);
   }
 }

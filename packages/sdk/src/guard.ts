@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import { context, ProxyTracerProvider, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { VigilStartupError } from './errors.js';
+import { EXIT_INVALID_MANIFEST, ManifestError, VigilStartupError, debugging } from './errors.js';
 import { detailedHandler, livenessHandler, readinessHandler, type HealthSource } from './health/endpoints.js';
 import type { Phase } from './health/health-json.js';
 import { createLogger, type Logger } from './logger.js';
@@ -59,6 +59,13 @@ export interface VigilOptions {
   logger?: Logger;
   /** `false` turns OpenTelemetry off entirely (used by `vigil preflight`). Default `true`. */
   telemetry?: boolean;
+  /**
+   * What an invalid manifest does. `exit` (default): one message naming the file,
+   * line:column, the path and what was expected goes to stderr (with the stack
+   * when `VIGIL_DEBUG=1`) and the process exits with code 2. `throw`: `vigil()`
+   * throws the `ManifestError`.
+   */
+  onInvalidManifest?: 'exit' | 'throw';
 }
 
 export interface ValidateOptions {
@@ -78,8 +85,16 @@ export interface ExpressLike {
 
 /** Loads the manifest and starts Vigil's telemetry. Call it first in the bootstrap. */
 export async function vigil(options: VigilOptions): Promise<VigilGuard> {
-  const loaded = await loadManifest(options.manifest, options.baseUrl ? { baseUrl: options.baseUrl } : {});
   const env = options.env ?? process.env;
+  let loaded;
+  try {
+    loaded = await loadManifest(options.manifest, options.baseUrl ? { baseUrl: options.baseUrl } : {});
+  } catch (err) {
+    if (!(err instanceof ManifestError) || options.onInvalidManifest === 'throw') throw err;
+    // A bad manifest is the deployer's mistake, not a crash: no stack trace unless asked, and one exit code for it.
+    process.stderr.write(`${debugging(env) ? err.stack : err.message}\n`);
+    process.exit(EXIT_INVALID_MANIFEST);
+  }
   const logger = (options.logger ?? createLogger(env)).child({ module: 'vigil' });
   const m = loaded.manifest;
   const environment = env.VIGIL_ENVIRONMENT ?? m.environment;

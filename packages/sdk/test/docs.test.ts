@@ -26,6 +26,7 @@ import {
   Recovery,
   RouterSpec,
   ShutdownOptions,
+  StartupOptions,
   TelemetryOptions,
 } from '../src/manifest/schema.js';
 import { Monitor } from '../src/monitor/monitor.js';
@@ -195,6 +196,7 @@ describe('docs/sdk.md', () => {
     ['### `flows.<name>`', Flow.shape],
     ['#### `steps[]`', FlowStep.shape],
     ['### `recovery`', Recovery.shape],
+    ['### `startup`', StartupOptions.shape],
     ['### `health`', HealthOptions.shape],
     ['### `shutdown`', ShutdownOptions.shape],
     ['### `telemetry`', TelemetryOptions.shape],

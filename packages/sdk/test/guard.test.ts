@@ -81,7 +81,11 @@ describe('the guard', () => {
     const err = await s.guard.validate(s.app, { server: s.server }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(VigilStartupError);
     expect((err as VigilStartupError).report.missingEndpoints).to.deep.equal(['GET /auth/items']);
-    expect((err as Error).message).to.equal('Vigil startup validation failed: fail-fast component(s) auth failed');
+    const [first, ...why] = (err as Error).message.split('\n');
+    expect(first).to.equal('Vigil startup validation failed: fail-fast component(s) auth failed');
+    // Each reason of the failing component follows, so the one message says why.
+    expect(why[0]).to.match(/^  auth: router auth failed to import: ERR_MODULE_NOT_FOUND: .*missing-schema\.mjs/);
+    expect(why.some((l) => l.startsWith('  auth: route GET /auth/items is '))).to.equal(true);
     expect(s.server.listening).to.equal(false);
     expect(s.guard.phase).to.equal('failed');
   });

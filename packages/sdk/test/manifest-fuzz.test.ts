@@ -125,7 +125,7 @@ describe(`manifest: fuzzed mutations of the example (${FUZZ})`, function () {
         // Records (components, flows, dependencies, headers, capture) take any name: a new entry there is not an unknown key.
         fc.pre(!(k in obj) && !['components', 'flows', 'dependencies', 'headers', 'capture', 'body'].includes(String(path.at(-1))) && !path.includes('body'));
         const err = refusedAt(yaml(mutate(BASE, [...path, k], value)), dotted(path));
-        expect(err.message).to.match(new RegExp(`unknown key\\(s\\) "${k}"|expected`));
+        expect(err.message).to.match(new RegExp(`unknown key "${k}"|expected`));
       }),
       opts,
     );

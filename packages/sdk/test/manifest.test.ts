@@ -43,7 +43,7 @@ describe('manifest', () => {
   // One row per bad input: what is wrong, the path the error must name, words it must contain.
   const cases: Array<[string, string, string, RegExp]> = [
     ['policy typo', VALID.replace('fail-fast', 'fail_fast'), 'components.auth.policy', /"fail-fast"\|"degrade".*got "fail_fast"/],
-    ['unknown key', VALID.replace('service: shop', 'service: shop\nservise: x'), '', /unknown key\(s\) "servise"/],
+    ['unknown key', VALID.replace('service: shop', 'service: shop\nservise: x'), '', /unknown key "servise": expected one of "service", "version"/],
     ['bad duration', VALID.replace('750ms', '750 msec'), 'components.auth.endpoints.1.probe.timeout', /expected a duration/],
     ['bad method', VALID.replace('method: get', 'method: FETCH'), 'components.auth.endpoints.1.method', /expected one of/],
     ['route without slash', VALID.replace('route: /api/auth/me', 'route: api/auth/me'), 'components.auth.endpoints.1.route', /starting with "\/"/],
@@ -84,6 +84,60 @@ describe('manifest', () => {
     const err = manifestErrorOf('service: [shop\ncomponents:\n');
     expect(err.issues[0]!.message).to.match(/not valid YAML/);
     expect(err.issues[0]!.line).to.be.a('number');
+  });
+
+  it('puts an unknown key at its own line and column, one issue per key, not at the object holding it', () => {
+    const text = `${VALID}shutdown:\n  drainDelay: 1s\n  drain: 2s\n  timout: 5s\n`;
+    const err = manifestErrorOf(text);
+    const lines = text.split('\n');
+    const drain = err.issues.find((i) => /unknown key "drain"/.test(i.message))!;
+    const timout = err.issues.find((i) => /unknown key "timout"/.test(i.message))!;
+    expect(drain.path).to.equal('shutdown');
+    expect(lines[drain.line! - 1]).to.equal('  drain: 2s');
+    expect(drain.column).to.equal(3);
+    expect(lines[timout.line! - 1]).to.equal('  timout: 5s');
+    expect(drain.message).to.equal('unknown key "drain": expected one of "signals", "drainDelay", "timeout"');
+    // Deep inside a list too: the key of the router item, not the item.
+    const withMout = VALID.replace('mount: /api/auth }', 'mount: /api/auth, mout: /x }');
+    const issue = manifestErrorOf(withMout).issues.find((i) => /unknown key "mout"/.test(i.message))!;
+    expect(issue.path).to.equal('components.auth.routers.0');
+    expect(issue.line).to.equal(6);
+    expect(issue.column).to.equal(withMout.split('\n')[5]!.indexOf('mout') + 1);
+  });
+
+  it('reports a YAML syntax error whole: the library\'s message and the excerpt, no dangling "at line …:"', () => {
+    const err = manifestErrorOf('service: s\ncomponents:\n  api:\n    policy degrade\n    routers: []\n');
+    const issue = err.issues[0]!;
+    expect(issue).to.include({ line: 4, column: 5 });
+    expect(issue.message.split('\n')[0]).to.equal('not valid YAML: Implicit keys need to be on a single line');
+    expect(issue.message).to.contain('policy degrade\n').and.match(/\n\s+\^/);
+    for (const line of err.message.split('\n').filter((l) => l.includes('✖'))) expect(line).not.to.match(/:\s*$|at line \d+/);
+  });
+
+  it('reports schema errors and cross-checks together, in the order of the file', () => {
+    const text = VALID.replace('fail-fast', 'sometimes') + '  shop:\n    policy: degrade\n    endpoints: [POST /api/auth/login]\n';
+    const err = manifestErrorOf(text);
+    expect(err.issues.map((i) => i.path)).to.deep.equal(['components.auth.policy', 'components.shop.endpoints.0']);
+    expect(err.issues[1]!.message).to.equal('endpoint "POST /api/auth/login" is already declared by component "auth"');
+    expect(err.issues[1]!.line).to.equal(text.split('\n').indexOf('    endpoints: [POST /api/auth/login]') + 1);
+  });
+
+  it('reports schema errors and cross-checks together for an object manifest too', async () => {
+    const err = await loadManifest({
+      service: 'x',
+      components: { a: { policy: 'sometimes', endpoints: ['GET /a'] }, b: { policy: 'degrade', endpoints: ['GET /a', 42] } },
+    } as never).catch((e: unknown) => e);
+    expect((err as ManifestError).issues.map((i) => i.path)).to.have.members(['components.a.policy', 'components.b.endpoints.1', 'components.b.endpoints.0']);
+    expect((err as ManifestError).message).to.contain('endpoint "GET /a" is already declared by component "a"');
+  });
+
+  it('takes the import timeout from startup.importTimeout (default 10s) and lets a router set its own', () => {
+    expect(parseManifestText(VALID, 'vigil.yaml').startup.importTimeout).to.equal(10_000);
+    const m = parseManifestText(`${VALID.replace('mount: /api/auth }', 'mount: /api/auth, importTimeout: 30s }')}startup:\n  importTimeout: 2s\n`, 'vigil.yaml');
+    expect(m.startup.importTimeout).to.equal(2000);
+    expect(m.components.auth!.routers[0]!.importTimeout).to.equal(30_000);
+    const err = manifestErrorOf(`${VALID}startup:\n  importTimeout: 0\n`);
+    expect(err.issues[0]).to.include({ path: 'startup.importTimeout', message: 'expected a duration over 0 (e.g. "500ms")' });
   });
 
   it('rejects duplicate keys instead of keeping the last one', () => {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { Duration } from '../util/duration.js';
 import { parseYaml, zodIssues } from '../util/config.js';
 import { ManifestError, type ConfigIssue } from '../errors.js';
-import { Manifest, type ManifestInput } from './schema.js';
+import { crossChecks, Endpoint, Flow, Manifest, RouterSpec, type Component, type CrossCheckIssue, type ManifestInput } from './schema.js';
 import { DRIVERS, locateDriver } from '../startup/builtin.js';
 
 export interface LoadedManifest {
@@ -46,7 +46,12 @@ export async function loadManifest(
     return { manifest, source: file, baseUrl };
   }
   const result = Manifest.safeParse(input);
-  if (!result.success) throw new ManifestError('<object>', clarify(zodIssues(result.error, input)));
+  if (!result.success) {
+    const found = zodIssues(result.error, input);
+    const seen = new Set(found.map((i) => `${i.path}\0${i.message}`));
+    const more = salvagedCrossChecks(input).map((i) => ({ path: i.path.join('.'), message: i.message }));
+    throw new ManifestError('<object>', clarify([...found, ...more.filter((i) => !seen.has(`${i.path}\0${i.message}`))]));
+  }
   const baseUrl = new URL(options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/')));
   const missing = missingDrivers(result.data, baseUrl);
   if (missing.length) throw new ManifestError('<object>', missing);
@@ -76,7 +81,37 @@ function missingDrivers(manifest: Manifest, baseUrl: URL): ConfigIssue[] {
 
 /** Parses manifest YAML text; `file` is only used in messages and positions. */
 export function parseManifestText(text: string, file: string): Manifest {
-  return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, clarify(withPositions(issues, text))));
+  return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, clarify(withPositions(issues, text))), salvagedCrossChecks);
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The cross-checks (a route declared twice, …) of a manifest that failed the
+ * schema, run on every endpoint, router and flow that parses on its own (kept at
+ * its index), so that they are reported together with the schema's errors.
+ */
+function salvagedCrossChecks(data: unknown): CrossCheckIssue[] {
+  const raw = isRecord(data) && isRecord(data.components) ? data.components : {};
+  const each = <T>(list: unknown, schema: z.ZodType<T>): T[] => {
+    const out: T[] = []; // sparse: an item that does not parse leaves a hole, so the others keep their index
+    if (Array.isArray(list)) list.forEach((item, i) => {
+      const r = schema.safeParse(item);
+      if (r.success) out[i] = r.data;
+    });
+    return out;
+  };
+  const components: Record<string, Component> = {};
+  for (const [name, c] of Object.entries(raw)) {
+    if (!isRecord(c)) continue;
+    const flows = Object.fromEntries(Object.entries(isRecord(c.flows) ? c.flows : {}).flatMap(([k, f]) => {
+      const r = Flow.safeParse(f);
+      return r.success ? [[k, r.data]] : [];
+    }));
+    components[name] = { endpoints: each(c.endpoints, Endpoint), routers: each(c.routers, RouterSpec), flows } as unknown as Component;
+  }
+  const monitor = isRecord(data) && isRecord(data.monitor) ? data.monitor : {};
+  return crossChecks({ components, monitor: { integration: isRecord(monitor.integration) ? monitor.integration : {} }, componentNames: Object.keys(raw) });
 }
 
 /**
@@ -112,6 +147,10 @@ export function clarify(issues: ConfigIssue[]): ConfigIssue[] {
     const bare = /^Invalid input(, got .*)?$/s.exec(issue.message);
     if (bare && schemaAt(Manifest, issue.path) === Duration) {
       return { ...issue, message: `expected a duration such as "500ms", "5s" or "2m" (or whole milliseconds)${bare[1] ?? ''}` };
+    }
+    const unknownKey = /^unknown key "[^"]*"$/.test(issue.message) ? schemaAt(Manifest, issue.path) : undefined;
+    if (unknownKey instanceof z.ZodObject) {
+      return { ...issue, message: `${issue.message}: expected one of ${Object.keys(unknownKey.shape).map((k) => `"${k}"`).join(', ')}` };
     }
     let message = issue.message.replace(/^Invalid (input|option): /, '');
     const missing = /^expected (.+), received undefined$/.exec(message);

@@ -218,6 +218,8 @@ export const RouterSpec = z
     export: z.string().min(1).optional(),
     /** Where `mountRouters` mounts it: one path, or several for one router served at each (declared once). */
     mount: z.union([RoutePath, z.array(RoutePath).min(1)], { error: 'expected a path starting with "/", or a list of them' }).default('/'),
+    /** The import fails ("timed out after 10s importing …") after this long; default `startup.importTimeout`. */
+    importTimeout: timer(Duration.optional()),
   })
   .refine((r) => Boolean(r.module) !== Boolean(r.load), {
     message: 'expected exactly one of "module" or "load"',
@@ -377,6 +379,11 @@ export const Component = z.strictObject({
 });
 export type Component = z.output<typeof Component>;
 
+export const StartupOptions = z.strictObject({
+  /** How long one router's isolated import may take before it fails (a top-level await that never settles). */
+  importTimeout: timer(Duration.default(10_000)),
+});
+
 export const HealthOptions = z.strictObject({
   /** Base path: liveness at `<path>`, `<path>/detailed`, `<path>/business-critical`. */
   path: RoutePath.default('/health'),
@@ -483,66 +490,92 @@ export const Manifest = z
     components: z
       .record(Name, Component)
       .refine((c) => Object.keys(c).length > 0, 'expected at least one component'),
+    startup: StartupOptions.default(() => StartupOptions.parse({})),
     health: HealthOptions.default(() => HealthOptions.parse({})),
     shutdown: ShutdownOptions.default(() => ShutdownOptions.parse({})),
     telemetry: TelemetryOptions.default(() => TelemetryOptions.parse({})),
     monitor: MonitorOptions.default(() => MonitorOptions.parse({})),
   })
   .superRefine((m, ctx) => {
-    for (const [key, check] of Object.entries(m.monitor.integration)) {
-      const component = (check as { component?: string } | undefined)?.component;
-      if (component !== undefined && !(component in m.components)) {
-        ctx.addIssue({ code: 'custom', path: ['monitor', 'integration', key, 'component'], message: `no component "${component}" in "components"` });
-      }
+    for (const issue of crossChecks(m)) ctx.addIssue({ code: 'custom', ...issue });
+  });
+
+/** What the cross-checks read: the components that parsed, and the integration checks' `component`. */
+export interface CrossCheckable {
+  components: Record<string, Component>;
+  monitor: { integration: Record<string, unknown> };
+  /** Every component's name, also of those that did not parse (default: the keys of `components`). */
+  componentNames?: string[];
+}
+/** A cross-check's finding: where, and what is wrong. */
+export interface CrossCheckIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * Checks across keys (a route declared twice, a router name used twice, a
+ * placeholder never captured). Separate from the schema so that a manifest with
+ * schema errors still gets them: the loader runs them on the parts that parse.
+ */
+export function crossChecks(m: CrossCheckable): CrossCheckIssue[] {
+  const issues: CrossCheckIssue[] = [];
+  const ctx = { addIssue: (i: { code: 'custom' } & CrossCheckIssue) => issues.push({ path: i.path, message: i.message }) };
+  for (const [key, check] of Object.entries(m.monitor.integration)) {
+    const component = (check as { component?: string } | undefined)?.component;
+    if (component !== undefined && !(m.componentNames ?? Object.keys(m.components)).includes(component)) {
+      ctx.addIssue({ code: 'custom', path: ['monitor', 'integration', key, 'component'], message: `no component "${component}" in "components"` });
     }
-    // One route may be declared once; two components claiming it would make the verdict ambiguous.
-    const seen = new Map<string, string>();
-    for (const [component, spec] of Object.entries(m.components)) {
-      spec.endpoints.forEach((e, i) => {
-        const key = `${e.method} ${e.route}`;
-        const owner = seen.get(key);
-        if (owner !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['components', component, 'endpoints', i],
-            message: `endpoint "${key}" is already declared by component "${owner}"`,
-          });
-        } else seen.set(key, component);
-      });
-      const names = new Set<string>();
-      spec.routers.forEach((r, i) => {
-        const name = routerName(r);
-        // A name given is checked by its schema; a name taken from the module's file name is checked here.
-        if (!r.name && looksLikeEmail(name)) {
-          ctx.addIssue({ code: 'custom', path: ['components', component, 'routers', i, 'module'], message: `${emailMessage(`the router name "${name}" (from the module's file name)`)} such as "name: ops-tools"` });
-        }
-        if (names.has(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['components', component, 'routers', i, 'name'],
-            message: `router name "${name}" is used twice in this component; give one a "name"`,
-          });
-        }
-        names.add(name);
-      });
-      spec.endpoints.forEach((e, i) => {
-        const at = ['components', component, 'endpoints', i, 'probe'];
-        for (const [where, text] of templates({ headers: e.probe.headers, body: e.probe.body })) checkPlaceholders(text, new Set(), [...at, ...where], ctx, false);
-      });
-      for (const [flow, f] of Object.entries(spec.flows)) {
-        const captured = new Set<string>();
-        const stepNames = new Map<string, number>();
-        (f.steps ?? []).forEach((step, i) => {
-          const at = ['components', component, 'flows', flow, 'steps', i];
-          const first = stepNames.get(step.name);
-          if (first !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `step name "${step.name}" is used twice in this flow (steps.${first} has it): expected unique step names` });
-          else stepNames.set(step.name, i);
-          for (const [where, text] of templates({ path: step.path, headers: step.headers, body: step.body })) checkPlaceholders(text, captured, [...at, ...where], ctx, true);
-          for (const name of Object.keys(step.capture)) captured.add(name);
+  }
+  // One route may be declared once; two components claiming it would make the verdict ambiguous.
+  const seen = new Map<string, string>();
+  for (const [component, spec] of Object.entries(m.components)) {
+    spec.endpoints.forEach((e, i) => {
+      const key = `${e.method} ${e.route}`;
+      const owner = seen.get(key);
+      if (owner !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['components', component, 'endpoints', i],
+          message: `endpoint "${key}" is already declared by component "${owner}"`,
+        });
+      } else seen.set(key, component);
+    });
+    const names = new Set<string>();
+    spec.routers.forEach((r, i) => {
+      const name = routerName(r);
+      // A name given is checked by its schema; a name taken from the module's file name is checked here.
+      if (!r.name && looksLikeEmail(name)) {
+        ctx.addIssue({ code: 'custom', path: ['components', component, 'routers', i, 'module'], message: `${emailMessage(`the router name "${name}" (from the module's file name)`)} such as "name: ops-tools"` });
+      }
+      if (names.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['components', component, 'routers', i, 'name'],
+          message: `router name "${name}" is used twice in this component; give one a "name"`,
         });
       }
+      names.add(name);
+    });
+    spec.endpoints.forEach((e, i) => {
+      const at = ['components', component, 'endpoints', i, 'probe'];
+      for (const [where, text] of templates({ headers: e.probe.headers, body: e.probe.body })) checkPlaceholders(text, new Set(), [...at, ...where], ctx, false);
+    });
+    for (const [flow, f] of Object.entries(spec.flows)) {
+      const captured = new Set<string>();
+      const stepNames = new Map<string, number>();
+      (f.steps ?? []).forEach((step, i) => {
+        const at = ['components', component, 'flows', flow, 'steps', i];
+        const first = stepNames.get(step.name);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `step name "${step.name}" is used twice in this flow (steps.${first} has it): expected unique step names` });
+        else stepNames.set(step.name, i);
+        for (const [where, text] of templates({ path: step.path, headers: step.headers, body: step.body })) checkPlaceholders(text, captured, [...at, ...where], ctx, true);
+        for (const name of Object.keys(step.capture)) captured.add(name);
+      });
     }
-  });
+  }
+  return issues;
+}
 
 /** Every string of a request (path, header values, body) that may hold placeholders, with its path. */
 function templates(value: unknown, at: Array<string | number> = []): Array<[Array<string | number>, string]> {
@@ -557,7 +590,7 @@ function templates(value: unknown, at: Array<string | number> = []): Array<[Arra
  * earlier flow step captured. A name never captured, or a placeholder of neither
  * form, would fail (or be sent as written) on every run.
  */
-function checkPlaceholders(text: string, captured: Set<string>, path: Array<string | number>, ctx: z.RefinementCtx, inFlow: boolean): void {
+function checkPlaceholders(text: string, captured: Set<string>, path: Array<string | number>, ctx: { addIssue: (i: { code: 'custom' } & CrossCheckIssue) => void }, inFlow: boolean): void {
   for (const [placeholder, inner] of text.matchAll(/\$\{([^}]*)\}/g)) {
     if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(inner!)) continue;
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(inner!)) {

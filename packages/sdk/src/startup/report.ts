@@ -136,7 +136,8 @@ export function formatReport(report: StartupReport): string {
     lines.push(`  [${MARK[c.status]}] ${c.name} (${policy}${c.businessCritical ? ', business-critical' : ''})`);
     for (const r of c.routers) {
       const what = r.outcome === 'success' ? `${r.routeCount} route${r.routeCount === 1 ? "" : "s"} at ${r.mount}` : r.outcome === 'failed' ? `FAILED ${r.errorType}: ${r.error}` : `NO ROUTES YET (mounted at ${r.mount})`;
-      lines.push(`      router ${r.router}: ${what}`);
+      // A CommonJS load error's "Require stack" lines go under it, indented.
+      lines.push(`      router ${r.router}: ${what}`.replace(/\n/g, '\n          '));
     }
     for (const e of c.endpoints) {
       const by = e.answeredBy ? ` → ${describeLayer(e.answeredBy)}` : '';

@@ -52,13 +52,66 @@ export async function importRouters(
   parent: Context = context.active(),
 ): Promise<RouterResult[]> {
   const jobs = Object.entries(manifest.components).flatMap(([component, spec]) =>
-    spec.routers.map((r) => importRouter(component, spec.policy, r, baseUrl, tracer, parent)),
+    spec.routers.map((r) => importRouter(component, spec.policy, r, baseUrl, tracer, parent, manifest.startup.importTimeout)),
   );
   return Promise.all(jobs);
 }
 
+/** `10s`, `1.5s`, `500ms`: a timeout as the manifest would write it. */
+function formatTimeout(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Number((ms / 1000).toFixed(3))}s`;
+}
+
+/**
+ * `process.exit()` called by a module while it is imported in isolation throws
+ * instead (the import fails with that reason) rather than ending the app. Imports
+ * run at the same time, so the real one is put back when the last one ends.
+ */
+let importsInFlight = 0;
+let realExit: typeof process.exit | undefined;
+function interceptExit(): () => void {
+  if (importsInFlight++ === 0) {
+    realExit = process.exit;
+    process.exit = ((code?: number | string | null) => {
+      throw Object.assign(new Error(`called process.exit(${code ?? ''})`), { code: 'VIGIL_PROCESS_EXIT' });
+    }) as typeof process.exit;
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--importsInFlight === 0 && realExit) {
+      process.exit = realExit;
+      realExit = undefined;
+    }
+  };
+}
+
+/**
+ * Runs an import with a deadline: a module whose top-level `await` never
+ * settles fails after `timeoutMs` instead of holding up the bootstrap (the
+ * module itself stays pending: ESM cannot cancel it).
+ */
+async function guardedImport(load: () => unknown, timeoutMs: number, what: string): Promise<unknown> {
+  const release = interceptExit();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`timed out after ${formatTimeout(timeoutMs)} importing ${what}`), { code: 'VIGIL_IMPORT_TIMEOUT' })), timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(load), deadline]);
+  } catch (err) {
+    // A new error: ESM caches the module's failure and throws the same object at every import.
+    if ((err as { code?: unknown } | null)?.code === 'VIGIL_PROCESS_EXIT') throw Object.assign(new Error(`${(err as Error).message} while importing ${what}`), { code: 'VIGIL_PROCESS_EXIT' });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
+}
+
 /** Imports one router module; never throws. */
-async function importRouter(component: string, policy: Policy, r: RouterSpec, baseUrl: URL, tracer: Tracer, parent: Context): Promise<RouterResult> {
+async function importRouter(component: string, policy: Policy, r: RouterSpec, baseUrl: URL, tracer: Tracer, parent: Context, defaultTimeoutMs: number): Promise<RouterResult> {
   const name = routerName(r);
   const mounts = typeof r.mount === 'string' ? [r.mount] : r.mount;
   const base = { component, policy, router: name, module: r.module ?? 'load', mount: mounts.join(', '), mounts };
@@ -70,7 +123,8 @@ async function importRouter(component: string, policy: Policy, r: RouterSpec, ba
   const started = performance.now();
   let result: RouterResult;
   try {
-    const mod = (r.load ? await r.load() : await import(resolveSpecifier(r.module!, baseUrl))) as Record<string, unknown>;
+    const load = r.load ?? (() => import(resolveSpecifier(r.module!, baseUrl)));
+    const mod = (await guardedImport(load, r.importTimeout ?? defaultTimeoutMs, r.module ?? `router ${name}`)) as Record<string, unknown>;
     const handle = pickExport(mod ?? {}, r.export, ['router', 'default']);
     if (!stackOf(handle) || typeof handle !== 'function') {
       const what = r.export ? `export "${r.export}"` : 'an export "router" or a default export';
@@ -158,5 +212,5 @@ export async function reimportRouter(manifest: Manifest, baseUrl: URL, previous:
   if (!spec) return previous;
   const url = spec.module ? resolveSpecifier(spec.module, baseUrl) : undefined;
   const fresh = url ? { ...spec, module: `${url}${url.includes('?') ? '&' : '?'}vigil-reimport=${attempt}-${Date.now()}` } : spec;
-  return importRouter(previous.component, previous.policy, { ...fresh, name: previous.router }, baseUrl, tracer, context.active());
+  return importRouter(previous.component, previous.policy, { ...fresh, name: previous.router }, baseUrl, tracer, context.active(), manifest.startup.importTimeout);
 }

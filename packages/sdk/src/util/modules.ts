@@ -38,9 +38,23 @@ export function errorType(err: unknown): string {
   return typeof err === 'string' ? 'Error' : '_OTHER';
 }
 
-/** The first line of an error's message, bounded, for reports. */
+const bounded = (line: string, max = 300) => (line.length > max ? `${line.slice(0, max - 3)}...` : line);
+/** Modules of a CommonJS "Require stack" kept in a report: the first ones say who required what. */
+const REQUIRE_STACK_KEPT = 5;
+
+/**
+ * The first line of an error's message, bounded, for reports. A CommonJS load
+ * error keeps its "Require stack" (the modules that required the missing one,
+ * the nearest first), up to five entries: without it, "Cannot find module 'x'"
+ * does not say which file needs it.
+ */
 export function errorMessage(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  const line = text.split('\n')[0] ?? '';
-  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+  const [first = '', ...rest] = text.split('\n');
+  const at = rest.findIndex((l) => l.trim() === 'Require stack:');
+  if (at < 0) return bounded(first);
+  const stack = rest.slice(at + 1).filter((l) => l.trim().startsWith('- '));
+  const kept = stack.slice(0, REQUIRE_STACK_KEPT).map((l) => bounded(l.trim()));
+  if (stack.length > REQUIRE_STACK_KEPT) kept.push(`- … ${stack.length - REQUIRE_STACK_KEPT} more`);
+  return [bounded(first), 'Require stack:', ...kept].join('\n');
 }
