@@ -261,7 +261,9 @@ describe('e2e: no secret reaches logs, spans, metrics, health bodies or alerts',
       // Each flow's published state flips after failureThreshold runs of its own: wait for all three.
       return /step flags .*answered 200, expected 418/.test(out('admin:flow token-in-query')) &&
         /step login .*answered 401/.test(out('admin:flow admin-panel')) &&
-        body.checks['organisations:flow tenant-switch']?.[0]?.status === 'fail'
+        body.checks['organisations:flow tenant-switch']?.[0]?.status === 'fail' &&
+        // The database's runtime re-check is "unknown" until its first run: wait for it too.
+        (body.checks['database:postgres'] ?? []).every((c) => c.status !== 'unknown')
         ? body
         : undefined;
     }, { timeoutMs: 30_000, intervalMs: 250, what: 'the flows to fail: token-in-query after its login, admin-panel and tenant-switch at login' });
