@@ -97,9 +97,6 @@ describe('reasons: vigil.check.reason on a real app', function () {
 
   beforeEach(() => {
     reader = new InProcessReader();
-    // A test file run before this one may leave its telemetry's global providers registered:
-    // setGlobalMeterProvider would then refuse ours, and the reader would see nothing.
-    metrics.disable();
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     failing = true;
   });

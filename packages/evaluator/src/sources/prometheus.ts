@@ -159,9 +159,9 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
       state.lastSuccessAt = now();
       state.consecutiveFailures = 0;
       delete state.lastError;
+      attachReasons([...instances.values()].flatMap((g) => g.signals), reasons);
       for (const { signals, receivedAt } of instances.values()) {
         if (signals.length === 0) continue;
-        attachReasons(signals, reasons);
         try {
           onSignals(signals, receivedAt);
         } catch (err) {

@@ -219,6 +219,7 @@ export class SignalStore {
       const current = [...this.resolve(instances, now).values()].sort((a, b) => signalKey(a).localeCompare(signalKey(b)));
       const rejected = this.rejected.get(service);
       for (const s of rejected ? [...current, rejected] : current) (components[s.component] ??= []).push(s);
+      const absence = this.absence(service, instances, now);
       out.push({
         service,
         ...(newest[1].environment ? { environment: newest[1].environment } : {}),
@@ -226,8 +227,8 @@ export class SignalStore {
           .map(([instance, st]) => ({ instance, ...(st.environment ? { environment: st.environment } : {}), lastSeen: st.lastSeen, live: this.isLive(st, now), ...(isStopped(st) ? { stopped: true } : {}) }))
           .sort((a, b) => b.lastSeen - a.lastSeen || a.instance.localeCompare(b.instance)),
         lastSeen: newest[1].lastSeen,
-        silent: this.absence(service, instances, now) === 'silent',
-        ...(this.absence(service, instances, now) === 'no_instance' ? { noInstance: true } : {}),
+        silent: absence === 'silent',
+        ...(absence === 'no_instance' ? { noInstance: true } : {}),
         components,
       });
     }

@@ -14,7 +14,7 @@ import { EXIT_INVALID_MANIFEST, ManifestError, debugging } from '../errors.js';
 import { vigil, type ExpressLike, type VigilGuard } from '../guard.js';
 import { formatReport, reportToJSON } from '../startup/report.js';
 import { formatProbePlan, probePlan } from '../monitor/probe-policy.js';
-import { parseDuration } from '../util/duration.js';
+import { formatTimeout, parseDuration } from '../util/duration.js';
 import { pino } from 'pino';
 
 /** Taken before any router import can stand in for it (see startup/routers.ts). */
@@ -104,7 +104,7 @@ export async function preflight(argv: string[]): Promise<number> {
   const verbose = values.verbose || debugging();
   // Whatever hangs (an --app module's top-level await, a dependency, telemetry), preflight ends.
   setTimeout(() => {
-    process.stderr.write(`vigil preflight: timed out after ${timeoutMs < 1000 ? `${timeoutMs}ms` : `${timeoutMs / 1000}s`} while ${phase}\n`);
+    process.stderr.write(`vigil preflight: timed out after ${formatTimeout(timeoutMs)} while ${phase}\n`);
     void exit(EXIT.timeout);
   }, timeoutMs);
   // An error the app's modules throw later (a pool's "error" event, a timer) is reported, not taken for a fail-fast exit 1.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { LineCounter, isNode, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { Duration } from '../util/duration.js';
-import { parseYaml, zodIssues } from '../util/config.js';
+import { mergeIssues, parseYaml, zodIssues } from '../util/config.js';
 import { ManifestError, type ConfigIssue } from '../errors.js';
 import { crossChecks, Endpoint, Flow, Manifest, RouterSpec, type Component, type CrossCheckIssue, type ManifestInput } from './schema.js';
 import { DRIVERS, locateDriver } from '../startup/builtin.js';
@@ -47,10 +47,8 @@ export async function loadManifest(
   }
   const result = Manifest.safeParse(input);
   if (!result.success) {
-    const found = zodIssues(result.error, input);
-    const seen = new Set(found.map((i) => `${i.path}\0${i.message}`));
     const more = salvagedCrossChecks(input).map((i) => ({ path: i.path.join('.'), message: i.message }));
-    throw new ManifestError('<object>', clarify([...found, ...more.filter((i) => !seen.has(`${i.path}\0${i.message}`))]));
+    throw new ManifestError('<object>', clarify(mergeIssues(zodIssues(result.error, input), more)));
   }
   const baseUrl = new URL(options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/')));
   const missing = missingDrivers(result.data, baseUrl);

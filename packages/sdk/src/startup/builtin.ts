@@ -47,11 +47,6 @@ async function loadDriver<T>(pkg: string, baseUrl: URL): Promise<T> {
   return (await mod) as T;
 }
 
-/** `2s`, `500ms`, `1.5s`: a timeout as people write it. */
-export function formatTimeout(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : ms > 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
-}
-
 /** The credentials of a URL, to scrub from any text a driver produces. */
 export function urlSecrets(raw: string): string[] {
   try {

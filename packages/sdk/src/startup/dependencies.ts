@@ -17,7 +17,8 @@ import {
   SPAN_DEPENDENCY_CHECK,
 } from '../semconv.js';
 import { errorMessage, errorType, pickExport, resolveSpecifier } from '../util/modules.js';
-import { CheckFailure, diskCheck, dnsCheck, formatTimeout, postgresCheck, redisCheck, safeReason, tlsCheck, urlSecrets } from './builtin.js';
+import { formatTimeout } from '../util/duration.js';
+import { CheckFailure, diskCheck, dnsCheck, postgresCheck, redisCheck, safeReason, tlsCheck, urlSecrets } from './builtin.js';
 
 export interface CheckResult {
   component: string;

@@ -14,6 +14,7 @@ import {
   type RouterOutcome,
 } from '../semconv.js';
 import { errorMessage, errorType, pickExport, resolveSpecifier } from '../util/modules.js';
+import { formatTimeout } from '../util/duration.js';
 import { countRoutes, stackOf } from './inventory.js';
 
 /** A router's outcome as its routes stand now: `no_routes` turns `success` once routes appear (and back). */
@@ -55,11 +56,6 @@ export async function importRouters(
     spec.routers.map((r) => importRouter(component, spec.policy, r, baseUrl, tracer, parent, manifest.startup.importTimeout)),
   );
   return Promise.all(jobs);
-}
-
-/** `10s`, `1.5s`, `500ms`: a timeout as the manifest would write it. */
-function formatTimeout(ms: number): string {
-  return ms < 1000 ? `${ms}ms` : `${Number((ms / 1000).toFixed(3))}s`;
 }
 
 /**

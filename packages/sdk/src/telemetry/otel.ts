@@ -178,6 +178,8 @@ function providers(): Array<{ forceFlush?: () => Promise<void> }> {
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   const owned: Array<{ shutdown(): Promise<void> }> = [];
+  /** Unregisters the globals Vigil set, once its providers are shut down (see `shutdown`). */
+  const unregister: Array<() => void> = [];
   if (options.env.OTEL_SDK_DISABLED !== 'true') {
     const existing = registeredProviders();
     if (options.logger && !existing.meter && !existing.tracer) {
@@ -195,6 +197,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       });
       metrics.setGlobalMeterProvider(meterProvider);
       owned.push(meterProvider);
+      unregister.push(() => metrics.disable());
     }
     if (!existing.tracer) {
       const tracerProvider = new BasicTracerProvider({
@@ -207,6 +210,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
       propagation.setGlobalPropagator(new W3CTraceContextPropagator());
       owned.push(tracerProvider);
+      unregister.push(() => (trace.disable(), context.disable(), propagation.disable()));
     }
   }
   const bounded = async (ms: number, work: Promise<unknown>) => {
@@ -219,6 +223,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     flush: (ms) => bounded(ms, Promise.all(providers().map((p) => p.forceFlush?.()))),
     shutdown: async (ms) => {
       if (owned.length) await bounded(ms, Promise.all(owned.map((p) => p.shutdown())));
+      // A shut-down provider left registered would be taken for the app's own by the next
+      // startTelemetry in this process (a restart, a test), which would then export nothing.
+      for (const u of unregister.splice(0)) u();
     },
   };
 }

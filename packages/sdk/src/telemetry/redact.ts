@@ -24,6 +24,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import { boundReason } from '../semconv.js';
+import { redact as redactValues } from '../monitor/template.js';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
 
 export const REDACTED = '[redacted]';
@@ -95,9 +96,8 @@ const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
  * is 4 characters or longer), then bounded to one short line ({@link boundReason}).
  */
 export function reasonText(text: unknown, secrets: Iterable<string> = []): string {
-  let out = typeof text === 'string' ? text : text instanceof Error ? text.message : String(text ?? '');
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join(REDACTED);
-  out = redactText(out)
+  const raw = typeof text === 'string' ? text : text instanceof Error ? text.message : String(text ?? '');
+  const out = redactText(redactValues(raw, secrets))
     .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
     .replace(SECRET_PAIR, (m, name: string, sep: string, value: string) => (value === REDACTED || PLACEHOLDER.test(value) ? m : `${name}${sep}${REDACTED}`))
     .replace(JWT, REDACTED);

@@ -47,11 +47,15 @@ export function parseYaml<S extends z.ZodType>(text: string, file: string, schem
   if (!result.success) {
     const found = zodIssues(result.error, data, doc, lineCounter);
     const extra = (more?.(data) ?? []).map((i) => ({ path: i.path.join('.'), message: i.message, ...positionOf(i.path, doc, lineCounter) }));
-    // A cross-check the schema also ran (it can, when only other parts failed) is reported once.
-    const seen = new Set(found.map((i) => `${i.path}\0${i.message}`));
-    throw makeError(file, byPosition([...found, ...extra.filter((i) => !seen.has(`${i.path}\0${i.message}`))]));
+    throw makeError(file, byPosition(mergeIssues(found, extra)));
   }
   return result.data;
+}
+
+/** The schema's issues, then the extra ones it did not report itself (a cross-check the schema also ran, when only other parts failed, is reported once). */
+export function mergeIssues(found: ConfigIssue[], extra: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set(found.map((i) => `${i.path}\0${i.message}`));
+  return [...found, ...extra.filter((i) => !seen.has(`${i.path}\0${i.message}`))];
 }
 
 /**
@@ -75,9 +79,12 @@ function byPosition(issues: ConfigIssue[]): ConfigIssue[] {
 /** The line and column where the value at `keys` starts, when the document has it. */
 function positionOf(keys: Array<string | number>, doc: Document, lines: LineCounter): { line?: number; column?: number } {
   const node = doc.getIn(keys, true);
-  const range = isNode(node) ? node.range : undefined;
+  return startOf(isNode(node) ? node.range : undefined, lines);
+}
+
+function startOf(range: readonly number[] | null | undefined, lines: LineCounter): { line?: number; column?: number } {
   if (!range) return {};
-  const pos = lines.linePos(range[0]);
+  const pos = lines.linePos(range[0]!);
   return { line: pos.line, column: pos.col };
 }
 
@@ -85,10 +92,7 @@ function positionOf(keys: Array<string | number>, doc: Document, lines: LineCoun
 function keyPositionOf(keys: Array<string | number>, key: string, doc: Document, lines: LineCounter): { line?: number; column?: number } {
   const map = doc.getIn(keys, true);
   const pair = isMap(map) ? map.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === key) : undefined;
-  const range = pair && isNode(pair.key) ? pair.key.range : undefined;
-  if (!range) return positionOf(keys, doc, lines);
-  const pos = lines.linePos(range[0]);
-  return { line: pos.line, column: pos.col };
+  return pair && isNode(pair.key) && pair.key.range ? startOf(pair.key.range, lines) : positionOf(keys, doc, lines);
 }
 
 /** zod issues as `{ path, message }`, with the offending value and its line where known. */

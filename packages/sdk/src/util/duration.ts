@@ -23,6 +23,11 @@ export const Duration = z.union([z.number(), z.string()]).transform((value, ctx)
   return ms;
 });
 
+/** A timeout as the manifest would write it: `500ms`, `10s`, `1.5s`. */
+export function formatTimeout(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Number((ms / 1000).toFixed(3))}s`;
+}
+
 /** Formats milliseconds for people: `850ms`, `1.2s`, `3m`. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
