@@ -198,14 +198,38 @@ interface Rule {
 const readYaml = (file: string, merge = true): any => parse(readFileSync(path.join(REPO_ROOT, file), 'utf8'), { merge });
 /** The rules as a YAML 1.2 parser without merge keys reads them (the test below checks it is what Prometheus reads). */
 const loadRules = (): Rule[] => (readYaml(RULES, false).groups as { rules: Rule[] }[]).flatMap((g) => g.rules);
+const loadAlerts = (): Rule[] => loadRules().filter((r) => r.record === undefined);
 
-/** Contract violations of one rule: names not derived from semconv, label values outside its sets. */
-function contractViolations(rule: Rule): string[] {
+/**
+ * Each rule with the names recorded BEFORE it in its own group: the only recorded names it may read.
+ * Groups run concurrently and the rules of one group in order at one timestamp, so a rule that reads
+ * a name recorded later or in another group sees the previous evaluation's value.
+ */
+const rulesInScope = (): [Rule, Set<string>][] =>
+  (readYaml(RULES, false).groups as { rules: Rule[] }[]).flatMap((g) => {
+    const recorded = new Set<string>();
+    return g.rules.map((rule): [Rule, Set<string>] => {
+      const scope = new Set(recorded);
+      if (rule.record !== undefined) recorded.add(rule.record);
+      return [rule, scope];
+    });
+  });
+
+/** A recording rule's name: `vigil:` and one snake_case word, no semconv name to collide with. */
+const RECORD_NAME = /^vigil:[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+/** Contract violations of one rule: names not derived from semconv (or recorded before it), label values outside its sets. */
+function contractViolations(rule: Rule, recorded: Set<string> = new Set()): string[] {
   const where = rule.alert ?? rule.record ?? '?';
   const problems: string[] = [];
+  if (rule.record !== undefined && !RECORD_NAME.test(rule.record)) {
+    problems.push(`${where}: a recorded name must be vigil:<snake_case>`);
+  }
   const names = promqlNames(rule.expr);
   for (const m of names.metrics) {
-    if (!KNOWN_METRICS.has(m)) problems.push(`${where}: metric ${m} is not a Prometheus name of a METRIC_* constant`);
+    if (recorded.has(m)) continue;
+    if (m.includes(':')) problems.push(`${where}: ${m} is not recorded earlier in the same group`);
+    else if (!KNOWN_METRICS.has(m)) problems.push(`${where}: metric ${m} is not a Prometheus name of a METRIC_* constant`);
   }
   for (const l of names.labels) {
     if (!KNOWN_LABELS.has(l) && !PROMETHEUS_LABELS.has(l)) problems.push(`${where}: label ${l} is not promLabel() of an ATTR_* constant`);
@@ -299,18 +323,30 @@ describe('Prometheus config and alert rules (prometheus)', function () {
     });
 
     it('every metric and label in the rules (exprs, label templates, annotations) is derived from a semconv constant', () => {
-      const problems = loadRules().flatMap(contractViolations);
+      const problems = rulesInScope().flatMap(([rule, recorded]) => contractViolations(rule, recorded));
       expect(problems, problems.join('\n')).to.deep.equal([]);
     });
 
-    it('a typed-by-hand name is caught (vigil_router_imports, vigil_componet, a policy spelled as in the manifest)', () => {
-      const rule = loadRules().find((r) => r.alert === 'VigilRouterImportFailed')!;
-      const typo = (from: RegExp, to: string): Rule => ({ ...rule, expr: rule.expr.replace(from, to) });
-      expect(contractViolations(typo(/vigil_router_import\b/, 'vigil_router_imports')).join('\n')).to.contain(
+    it('a typed-by-hand name is caught (vigil_router_imports, vigil_componet, a policy spelled as in the manifest, a recorded name misspelt or read too early)', () => {
+      const scoped = rulesInScope();
+      const [rule, recorded] = scoped.find(([r]) => r.alert === 'VigilRouterImportFailed')!;
+      const [record, recordScope] = scoped.find(([r]) => r.record === 'vigil:router_import_failed')!;
+      const typo = (from: RegExp, to: string, r = rule): Rule => ({ ...r, expr: r.expr.replace(from, to) });
+      expect(contractViolations(typo(/vigil_router_import\b/, 'vigil_router_imports', record), recordScope).join('\n')).to.contain(
         'metric vigil_router_imports is not',
       );
-      expect(contractViolations(typo(/vigil_component\b/, 'vigil_componet')).join('\n')).to.contain('label vigil_componet is not');
-      expect(contractViolations(typo(/fail_fast/, 'fail-fast')).join('\n')).to.contain('vigil_policy="fail-fast" is not one of');
+      expect(contractViolations(typo(/vigil_component\b/, 'vigil_componet'), recorded).join('\n')).to.contain('label vigil_componet is not');
+      expect(contractViolations(typo(/fail_fast/, 'fail-fast'), recorded).join('\n')).to.contain('vigil_policy="fail-fast" is not one of');
+      expect(contractViolations(typo(/vigil:router_import_failed/, 'vigil:router_import_fail'), recorded).join('\n')).to.contain(
+        'vigil:router_import_fail is not recorded earlier in the same group',
+      );
+      // read before it is recorded: the rule would see the previous evaluation's value
+      expect(contractViolations(typo(/vigil:instance_refused/g, 'vigil:router_import_failed', record), recordScope).join('\n')).to.contain(
+        'vigil:router_import_failed is not recorded earlier',
+      );
+      expect(contractViolations({ ...record, record: 'vigil_router_import_failed' }, recordScope).join('\n')).to.contain(
+        'a recorded name must be vigil:<snake_case>',
+      );
       expect(
         contractViolations({ ...rule, annotations: { summary: '{{ $labels.vigil_routr }}' } }).join('\n'),
       ).to.contain('$labels.vigil_routr');
@@ -318,7 +354,7 @@ describe('Prometheus config and alert rules (prometheus)', function () {
   });
 
   it('every alert has severity, source="prometheus", service and a summary; the contract\'s alert names and labels are there', () => {
-    const rules = loadRules();
+    const rules = loadAlerts();
     const names = new Set<string>();
     for (const rule of rules) {
       expect(rule.alert, `a recording rule or an unnamed rule: ${rule.expr}`).to.be.a('string');
@@ -349,7 +385,7 @@ describe('Prometheus config and alert rules (prometheus)', function () {
         for (const a of t.alert_rule_test ?? []) (a.exp_alerts?.length ? fires : quiet).add(a.alertname);
       }
     }
-    for (const name of new Set(loadRules().map((r) => r.alert!))) {
+    for (const name of new Set(loadAlerts().map((r) => r.alert!))) {
       expect([...fires], `a test where ${name} fires`).to.include(name);
       if (name !== 'VigilWatchdog') expect([...quiet], `a test where ${name} stays quiet`).to.include(name);
     }
