@@ -703,6 +703,8 @@ export interface WebhookRequest {
   headers: http.IncomingHttpHeaders;
   /** The parsed JSON body (the raw text if it was not JSON). */
   body: any;
+  /** When the whole request had arrived (Date.now()); set by the stand-ins of test/helpers/stack.ts. */
+  at?: number;
 }
 
 /** A recording HTTP server started by {@link startWebhookReceiver}. */

@@ -39,6 +39,8 @@ export interface Mail {
   data: string;
   /** Header name (lowercase) → value, unfolded. */
   headers: Record<string, string>;
+  /** When the sink had the whole message (Date.now()). */
+  at: number;
 }
 
 export interface SmtpSink {
@@ -74,7 +76,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     let buf = '';
     let inData = false;
     let pendingAuth = false;
-    let cur: Omit<Mail, 'headers'> = { from: '', to: [], data: '' };
+    let cur: Omit<Mail, 'headers' | 'at'> = { from: '', to: [], data: '' };
     const plain = (b64: string) => {
       const [, user = '', pass = ''] = Buffer.from(b64, 'base64').toString('utf8').split('\0');
       cur.auth = { user, pass };
@@ -84,7 +86,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       if (inData) {
         if (line === '.') {
           inData = false;
-          mails.push({ ...cur, headers: parseHeaders(cur.data) });
+          mails.push({ ...cur, headers: parseHeaders(cur.data), at: Date.now() });
           cur = { from: '', to: [], data: '', ...(cur.auth ? { auth: cur.auth } : {}) };
           say('250 2.0.0 Ok: queued');
         } else cur.data += (line.startsWith('..') ? line.slice(1) : line) + '\n';
@@ -168,7 +170,7 @@ export async function startStandIns(): Promise<StandIns> {
         /* keep the text */
       }
       const reqPath = req.url ?? '/';
-      received.push({ path: reqPath, method: req.method ?? 'GET', headers: req.headers, body });
+      received.push({ path: reqPath, method: req.method ?? 'GET', headers: req.headers, body, at: Date.now() });
       if (reqPath.startsWith('/slack/')) res.writeHead(200, { 'content-type': 'text/html' }).end('ok');
       else if (reqPath === '/pagerduty') {
         res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', message: 'Event processed', dedup_key: body?.dedup_key }));
