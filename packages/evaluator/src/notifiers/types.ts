@@ -36,6 +36,14 @@ export interface NotifierHealth {
   failed: number;
   lastError?: string;
   lastSuccessAt?: Date;
+  /** Alertmanager: resolved alerts posted with `endsAt` in the future (the resolve hold), until when. */
+  held?: Array<{ alert: string; until: string }>;
+}
+
+/** An alert a notifier's receiver already holds (Alertmanager's active alerts): its labels and start. */
+export interface HeldAlert {
+  labels: Record<string, string>;
+  startsAt: Date;
 }
 
 export interface Notifier {
@@ -52,5 +60,11 @@ export interface Notifier {
    * them so that a restart delivers them instead of losing them.
    */
   pending?(): AlertNotification[];
+  /**
+   * At start: the evaluator's alerts the receiver already holds (sent by another
+   * replica, or by this one before a restart), as hints. Bounded by `timeoutMs`;
+   * never rejects: a failure is logged and gives none.
+   */
+  restore?(timeoutMs: number): Promise<HeldAlert[]>;
   stop(): Promise<void>;
 }

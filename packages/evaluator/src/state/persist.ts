@@ -58,6 +58,7 @@ const SignalJson = z.strictObject({
   reason: z.string().transform(boundReason).optional(),
   labels: Labels,
   observedAt: Time,
+  failingSince: Time.optional(),
 });
 
 const AlertJson = z.strictObject({

@@ -171,7 +171,7 @@ export class SignalStore {
       }
       const key = signalKey(s);
       const previous = inst.signals.get(key);
-      if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, s);
+      if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, withFailingSince(s, previous));
     }
   }
 
@@ -304,6 +304,14 @@ export class SignalStore {
       }
     }
   }
+}
+
+/** A failing point continues its key's failing run (keeps when it began) or starts one; a passing or unknown one ends it. */
+function withFailingSince(s: Signal, previous: Signal | undefined): Signal {
+  const { failingSince: _, ...rest } = s;
+  if (!s.failing || s.unknown) return rest;
+  const continued = previous?.failing && !previous.unknown ? (previous.failingSince ?? previous.observedAt) : undefined;
+  return { ...rest, failingSince: continued !== undefined ? Math.min(continued, s.observedAt) : s.observedAt };
 }
 
 /** Among live instances' values of one key: failing beats passing, passing beats unknown; then the most recent observation. */
