@@ -228,6 +228,25 @@ describe('notifiers: alertmanager (the real Alertmanager)', function () {
     expect(n.health().held).to.equal(undefined);
   });
 
+  it('resolveHold is not used for a resolve marked `replaced` (the engine\'s escalation: old id resolved, new id fired)', async () => {
+    const n = notifier('am', { urls: [am.url], resolveHold: '1h' });
+    const base = notification('VigilAmReplaced', 'firing');
+    const level = (l: string) => ({ ...base, id: `${base.id}|${l}`, labels: { ...base.labels, escalation: l } });
+    n.notify(level('0'));
+    await n.flush(10_000);
+    n.notify({ ...level('0'), status: 'resolved', endsAt: new Date(), replaced: true });
+    n.notify(level('1'));
+    await n.flush(10_000);
+    const sets = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmReplaced' && a.status.state === 'active');
+    expect(sets.map((a) => a.labels.escalation)).to.deep.equal(['1']);
+    expect(n.health().held).to.equal(undefined);
+    // An end (not marked) is held.
+    n.notify({ ...level('1'), status: 'resolved', endsAt: new Date() });
+    await n.flush(10_000);
+    expect((await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmReplaced' && a.status.state === 'active').map((a) => a.labels.escalation)).to.deep.equal(['1']);
+    expect(n.health().held?.map((h) => h.alert)).to.deep.equal([`${base.id}|1`]);
+  });
+
   it('a held resolve still waiting to be posted is handed back (for the state file) with the evaluator\'s resolve time, not the held one', async () => {
     const n = notifier('am', { urls: [`http://127.0.0.1:${await freePort()}`], resolveHold: '15s', retry: { initial: '1s', max: '1s' } });
     const endsAt = new Date(Math.floor(Date.now() / 1000) * 1000);

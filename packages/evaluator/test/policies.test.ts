@@ -79,6 +79,15 @@ describe('alert policies', () => {
     expect(run([[0, admin], [29_000, admin], [30_000, admin]])).to.deep.equal([[], [], ['firing:high:esc0:slack-zebra']]);
   });
 
+  it('the resolve of a label set replaced on escalation says so (`replaced`); the resolve of the end does not', () => {
+    const auth = group([sig({ component: 'authentication', kind: 'route', observedAt: 0 })]);
+    let r = step(config, new Map(), auth, 0);
+    r = step(config, r.alerts, auth, 120_000);
+    expect(r.send.map((n) => `${n.status} ${n.id} ${n.replaced ?? false}`)).to.deep.equal(['resolved api|authentication|0 true', 'firing api|authentication|1 false']);
+    r = step(config, r.alerts, none, 130_000);
+    expect(r.send.map((n) => `${n.status} ${n.id} ${n.replaced ?? false}`)).to.deep.equal(['resolved api|authentication|1 false']);
+  });
+
   it('a context escalation adds its channels', () => {
     const admin = group([sig({ component: 'admin', kind: 'import', observedAt: 0 })]);
     const sent = run([[30_000, admin], [330_000, admin]]);

@@ -25,6 +25,12 @@ export interface AlertNotification {
    * see); the webhook and console notifiers stay quiet.
    */
   quiet?: boolean;
+  /**
+   * A resolve because the alert's labels changed (escalation, a new rule): the
+   * new label set, sent with it, carries the alert on. Alertmanager's resolve
+   * hold is for an alert that ends, not for this.
+   */
+  replaced?: boolean;
 }
 
 export interface NotifierHealth {

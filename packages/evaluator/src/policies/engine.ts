@@ -218,7 +218,7 @@ export function step(
         const n = toNotification(a, view, 'firing', now, config.publicUrl);
         // A label change (escalation, impact) is a new alert for Alertmanager: resolve the old one.
         if (a.sentLabels && JSON.stringify(a.sentLabels) !== JSON.stringify(n.labels) && prev) {
-          send.push({ ...toNotification(prev, policyFor(config, prev.assessment), 'resolved', now, config.publicUrl), labels: a.sentLabels, id: `${key}|${prev.escalationLevel}` });
+          send.push({ ...toNotification(prev, policyFor(config, prev.assessment), 'resolved', now, config.publicUrl), labels: a.sentLabels, id: `${key}|${prev.escalationLevel}`, replaced: true });
         }
         send.push(n);
         a.sentLabels = n.labels;

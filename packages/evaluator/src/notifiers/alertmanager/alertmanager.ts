@@ -67,6 +67,8 @@ interface QueuedAlert {
   id: string;
   /** A resolve: when the evaluator resolved it (`body.endsAt` adds the hold); what `pending()` hands back. */
   resolvedAt?: string;
+  /** A resolve of a replaced label set (no hold). */
+  replaced?: boolean;
   /** Alertmanager's identity of the alert: its label set. Coalescing is per label set. */
   key: string;
   body: PostableAlert;
@@ -235,9 +237,12 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
         active.delete(n.id);
         const a = toQueued(n);
         a.resolvedAt = endOf(a.body.startsAt, n.endsAt);
-        // The hold: it stays active (inhibiting) until the rule alerts of the same fault resolved too.
-        a.body.endsAt = new Date(Date.parse(a.resolvedAt) + config.resolveHold).toISOString();
-        if (config.resolveHold > 0) held.set(a.key, { alert: n.id, until: a.body.endsAt });
+        // An alert that ends is held: it stays active (inhibiting) until the rule alerts of the same
+        // fault resolved too. A replaced label set is not: the new one carries the inhibition on.
+        const hold = n.replaced ? 0 : config.resolveHold;
+        a.body.endsAt = new Date(Date.parse(a.resolvedAt) + hold).toISOString();
+        if (n.replaced) a.replaced = true;
+        if (hold > 0) held.set(a.key, { alert: n.id, until: a.body.endsAt });
         enqueue(a);
         resolveStale(prev, a.key);
       }
@@ -268,6 +273,7 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
             annotations: { ...a.body.annotations },
             startsAt: new Date(a.body.startsAt),
             ...(a.body.endsAt !== undefined && { endsAt: new Date(a.resolvedAt ?? a.body.endsAt) }),
+            ...(a.replaced && { replaced: true }),
             ...(a.body.generatorURL !== undefined && { generatorURL: a.body.generatorURL }),
           });
         }
