@@ -3,7 +3,10 @@
  * Prometheus), signals kept with staleness, impact rules and alert policies
  * applied on an interval, notifications out. Stateless apart from what it is
  * currently alerting on, so two replicas can run side by side: Alertmanager
- * deduplicates their identical alerts.
+ * deduplicates their identical alerts, whose start comes from the data's own
+ * times. A replica that starts without an alert it should hold learns its start
+ * and escalation level from Alertmanager (hints, `learnHints`), dropped after
+ * the warm-up.
  *
  * With `state.file` that state survives a restart (state/persist.ts): the
  * alerts, the signals and the undelivered notifications are written before
