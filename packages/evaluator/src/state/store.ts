@@ -201,6 +201,9 @@ export class SignalStore {
           failing: true,
           labels: {},
           observedAt: absence === 'silent' ? newest[1].lastSeen : newest[1].lifecycle!.observedAt,
+          // Silent from when the silence counts (last data + silentAfter): an alert's start and escalation
+          // count from there, the same on every replica that heard the same data.
+          ...(absence === 'silent' && { failingSince: newest[1].lastSeen + this.options.silentAfter }),
         });
       }
     }
