@@ -42,7 +42,9 @@ describe('e2e: business-impact pages through the real Alertmanager', function ()
         source: { type: 'otlp' },
         silentAfter: '4s',
         staleAfter: '3s',
-        notifiers: { alertmanager: { type: 'alertmanager', urls: [am.url], resend: '2s', retry: { initial: '200ms', max: '1s' } } },
+        // resolveHold 1s: these cases are about what reaches the webhook, not the hold (15 s by default, tested in
+        // packages/evaluator/test/notifiers-alertmanager.test.ts), which would add 15 s to every resolve here.
+        notifiers: { alertmanager: { type: 'alertmanager', urls: [am.url], resend: '2s', retry: { initial: '200ms', max: '1s' }, resolveHold: '1s' } },
         ...overrides,
       }),
     );

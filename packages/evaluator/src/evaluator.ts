@@ -3,7 +3,10 @@
  * Prometheus), signals kept with staleness, impact rules and alert policies
  * applied on an interval, notifications out. Stateless apart from what it is
  * currently alerting on, so two replicas can run side by side: Alertmanager
- * deduplicates their identical alerts.
+ * deduplicates their identical alerts, whose start comes from the data's own
+ * times. A replica that starts without an alert it should hold learns its start
+ * and escalation level from Alertmanager (hints, `learnHints`), dropped after
+ * the warm-up.
  *
  * With `state.file` that state survives a restart (state/persist.ts): the
  * alerts, the signals and the undelivered notifications are written before
@@ -27,8 +30,8 @@ import type { Meter } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { EvaluatorConfig } from './config/schema.js';
 import { createNotifiers } from './notifiers/registry.js';
-import type { AlertNotification, Notifier } from './notifiers/types.js';
-import { policyFor, step, toNotification, type AlertState } from './policies/engine.js';
+import type { AlertNotification, HeldAlert, Notifier } from './notifiers/types.js';
+import { hintsFrom, policyFor, step, toNotification, type AlertHint, type AlertState } from './policies/engine.js';
 import { assess, groupSignals, type Assessment } from './rules/impact.js';
 import type { Signal } from './signals/types.js';
 import { createOtlpReceiver, type ProbeLatencyPoint } from './sources/otlp.js';
@@ -53,6 +56,9 @@ export interface SentRecord {
   labels: Record<string, string>;
   summary: string;
 }
+
+/** At start, how long the evaluator waits for its notifiers' receivers to say which alerts they hold. */
+export const RESTORE_TIMEOUT_MS = 2000;
 
 /** With only signal heartbeats changed (no alert, no queue), the state file is rewritten at most this often. */
 export const STATE_SNAPSHOT_EVERY_MS = 5000;
@@ -83,6 +89,8 @@ export class Evaluator {
   private hearingSince = -Infinity;
   private sourceFailed = false;
   private saved = { alerts: '', outbox: '', revision: -1, at: -Infinity };
+  /** What Alertmanager held at start, per group key: used once by a group failing here, dropped after the warm-up. */
+  private hints = new Map<string, AlertHint[]>();
 
   constructor(
     readonly config: EvaluatorConfig,
@@ -149,14 +157,36 @@ export class Evaluator {
     this.restoredOutbox = {};
   }
 
+  /**
+   * What the receivers (Alertmanager) already hold of this evaluator's alerts, as
+   * hints (engine `AlertHint`): a replica started without a state file adopts
+   * another's start and escalation level. Never blocks start past
+   * {@link RESTORE_TIMEOUT_MS}.
+   */
+  private async learnHints(): Promise<void> {
+    const restoring = this.notifiers.filter((n) => n.restore).map((n) => n.restore!(RESTORE_TIMEOUT_MS));
+    if (!restoring.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    // Each notifier bounds its own requests; this bounds a notifier that does not.
+    const late = new Promise<HeldAlert[][]>((r) => (timer = setTimeout(() => r([]), RESTORE_TIMEOUT_MS + 500)));
+    const held = (await Promise.race([Promise.all(restoring), late])).flat();
+    clearTimeout(timer);
+    this.hints = hintsFrom(held.map((a) => ({ labels: a.labels, startsAt: a.startsAt.getTime() })));
+    if (this.hints.size) this.deps.logger.info({ hints: [...this.hints.keys()] }, `${this.hints.size} alert group(s) held by Alertmanager: a failing group here takes their start and escalation level`);
+  }
+
   /** Restored alerts are held until the source has had its chance to deliver. */
   private warmingUp(now: number): boolean {
-    if (this.restoredKeys.size === 0) return false;
+    return this.restoredKeys.size > 0 && !this.sourceHeard(now);
+  }
+
+  /** The source has had its chance to deliver since the start: OTLP `staleAfter`, Prometheus its first successful poll. */
+  private sourceHeard(now: number): boolean {
     if (this.prometheus) {
       const { lastSuccessAt } = this.prometheus.health();
-      return lastSuccessAt === undefined || lastSuccessAt < this.startedAt;
+      return lastSuccessAt !== undefined && lastSuccessAt >= this.startedAt;
     }
-    return now - this.startedAt < this.config.staleAfter;
+    return now - this.startedAt >= this.config.staleAfter;
   }
 
   /** A Prometheus source that failed and answers again: silence is judged afresh from its recovery. */
@@ -232,8 +262,13 @@ export class Evaluator {
         this.restoredKeys.clear();
       }
     }
-    const { send, alerts } = step({ ...this.config, publicUrl: this.publicUrl }, this.alerts, current, now);
+    const { send, alerts } = step({ ...this.config, publicUrl: this.publicUrl }, this.alerts, current, now, this.hints);
     this.alerts = alerts;
+    if (this.hints.size && this.sourceHeard(now)) {
+      // A hint no group here matched by now is another evaluator's alert (or one that ended): nothing is sent for it.
+      this.deps.logger.info({ unused: [...this.hints.keys()] }, 'warm-up over: hints from Alertmanager no group here matched are dropped');
+      this.hints.clear();
+    }
     for (const n of send) {
       for (const notifier of this.notifiers) notifier.notify(n);
       this.history.push({ at: new Date(now).toISOString(), status: n.status, id: n.id, labels: n.labels, summary: n.annotations.summary ?? '' });
@@ -325,6 +360,7 @@ export class Evaluator {
           warmingUp: this.warmingUp(now),
         },
       }),
+      ...(this.hints.size && { hints: [...this.hints.values()].flat().map((h) => ({ ...h, startsAt: new Date(h.startsAt).toISOString() })) }),
     };
   }
 
@@ -335,6 +371,7 @@ export class Evaluator {
       this.server!.once('error', reject);
       this.server!.listen(this.config.server.port, this.config.server.host, () => resolve());
     });
+    await this.learnHints();
     this.startedAt = this.now();
     this.redeliver();
     this.prometheus?.start();

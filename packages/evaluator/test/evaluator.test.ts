@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config/load.js';
 import { EvaluatorConfig, type EvaluatorConfigInput } from '../src/config/schema.js';
 import { Evaluator } from '../src/evaluator.js';
 import type { Signal } from '../src/signals/types.js';
+import { freePort, startAlertmanager, startWebhookReceiver, type Alertmanager, type WebhookReceiver } from '../../../test/helpers/rig.js';
 
 const base: EvaluatorConfigInput = {
   server: { host: '127.0.0.1', port: 0 },
@@ -298,6 +299,78 @@ describe('evaluator: a refused sender', () => {
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('evaluator: hints from the real Alertmanager at start (a replica without a state file)', function () {
+  this.timeout(60_000);
+  let am: Alertmanager;
+  let webhook: WebhookReceiver;
+  before(async () => {
+    webhook = await startWebhookReceiver();
+    am = await startAlertmanager({
+      config: ['route:', '  receiver: hook', '  group_wait: 1s', 'receivers:', '  - name: hook', '    webhook_configs:', `      - url: '${webhook.url}/am'`, ''].join('\n'),
+    });
+  });
+  after(async () => {
+    await am?.stop();
+    await webhook?.stop();
+  });
+
+  it('a failing group takes the held start and level; a held alert not failing here gets nothing and expires after the warm-up', async () => {
+    const T0 = Math.floor(Date.now() / 1000) * 1000;
+    const startedElsewhere = T0 - 100_000;
+    // What "another replica" sent: auth at level 1, billing at level 0.
+    const post = (component: string, escalation: string) => ({ labels: { alertname: 'VigilBusinessImpact', service: 'api', component, escalation }, annotations: {}, startsAt: new Date(startedElsewhere).toISOString() });
+    const res = await fetch(`${am.url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([post('authentication', '1'), post('billing', '0')]) });
+    expect(res.status).to.equal(200);
+
+    const clock = { t: T0 };
+    const ev = new Evaluator(
+      EvaluatorConfig.parse({ ...base, staleAfter: '30s', policies: { ...base.policies, high: { channels: ['chat'], for: '1m', escalation: [{ after: '1m' }, { after: '10m' }] } }, notifiers: { am: { type: 'alertmanager', urls: [am.url], resend: '1h' } } }),
+      { logger: pino({ level: 'silent' }), now: () => clock.t },
+    );
+    await ev.start();
+    try {
+      expect(ev.status().hints?.map((h) => `${h.component} ${h.escalationLevel} ${h.startsAt}`).sort()).to.deep.equal([
+        `authentication 1 ${new Date(startedElsewhere).toISOString()}`,
+        `billing 0 ${new Date(startedElsewhere).toISOString()}`,
+      ]);
+      ev.store.ingest([signal({ observedAt: clock.t })], clock.t);
+      clock.t += 1000;
+      // Its own `for` (1 m) has not passed, yet it fires: at the held level and start, not level 0.
+      const sent = ev.evaluate();
+      expect(sent.map((n) => `${n.status} ${n.id} ${n.startsAt.getTime()}`)).to.deep.equal([`firing api|authentication|1 ${startedElsewhere}`]);
+      // Warm-up over (OTLP: staleAfter): the billing hint, never failing here, is dropped without a word to anyone.
+      clock.t = T0 + 31_000;
+      ev.store.ingest([signal({ observedAt: clock.t })], clock.t);
+      expect(ev.evaluate()).to.deep.equal([]);
+      expect(ev.status().hints).to.equal(undefined);
+      // billing fails now: the expired hint no longer applies; it fires on its own (medium, no `for`) from its own start.
+      const billingAt = clock.t;
+      ev.store.ingest([signal({ component: 'billing', subject: 'billing', observedAt: billingAt })], clock.t);
+      clock.t += 1000;
+      expect(ev.evaluate().map((n) => `${n.status} ${n.id} ${n.startsAt.getTime()}`)).to.deep.equal([`firing api|billing|0 ${billingAt}`]);
+      await ev.notifiers[0]!.flush(5_000);
+      const held = await am.alerts();
+      expect(held.map((a) => `${a.labels.component} ${a.labels.escalation}`).sort()).to.deep.include.members(['authentication 1', 'billing 0']);
+      // Exactly what was posted: the adopted level 1 (no level-0 auth alert re-opened).
+      expect(held.filter((a) => a.labels.component === 'authentication' && a.labels.rule === 'auth').map((a) => [a.labels.escalation, Date.parse(a.startsAt)])).to.deep.equal([['1', startedElsewhere]]);
+      expect(held.filter((a) => a.labels.component === 'authentication' && a.labels.escalation === '0')).to.deep.equal([]);
+    } finally {
+      await ev.stop();
+    }
+  });
+
+  it('an Alertmanager that is down: the evaluator starts anyway, with no hints', async () => {
+    const ev = new Evaluator(EvaluatorConfig.parse({ ...base, notifiers: { am: { type: 'alertmanager', urls: [`http://127.0.0.1:${await freePort()}`] } } }), { logger: pino({ level: 'silent' }) });
+    await ev.start();
+    try {
+      expect(ev.status().hints).to.equal(undefined);
+      expect(ev.ready()).to.deep.equal({ ready: true });
+    } finally {
+      await ev.stop(100);
     }
   });
 });

@@ -7,6 +7,8 @@
  * a short resolve_timeout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -159,8 +161,8 @@ describe('notifiers: alertmanager (the real Alertmanager)', function () {
     expect(got.generatorURL).to.equal(sent.generatorURL);
   });
 
-  it('a resolved notification arrives as resolved, with its endsAt', async () => {
-    const n = notifier('am', { urls: [am.url] });
+  it('a resolved notification arrives as resolved, with its endsAt (resolveHold 0)', async () => {
+    const n = notifier('am', { urls: [am.url], resolveHold: 0 });
     const firing = notification('VigilAmResolved', 'firing');
     n.notify(firing);
     await webhook.waitFor(hasAlert('VigilAmResolved', 'firing'), 15_000);
@@ -187,9 +189,127 @@ describe('notifiers: alertmanager (the real Alertmanager)', function () {
     const held = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmRelabel');
     expect(held.map((a) => a.labels.escalation)).to.deep.equal(['1']);
 
-    n.notify({ ...base, status: 'resolved', labels: { ...base.labels, escalation: '1' }, endsAt: new Date() });
+    // The end is held (default 15 s): the last level stays active, inhibiting, until then.
+    const end = new Date(Math.floor(Date.now() / 1000) * 1000);
+    n.notify({ ...base, status: 'resolved', labels: { ...base.labels, escalation: '1' }, endsAt: end });
     await n.flush(10_000);
-    expect((await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmRelabel')).to.deep.equal([]);
+    const ending = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmRelabel');
+    expect(ending.map((a) => [a.labels.escalation, a.status.state, Date.parse(a.endsAt) - end.getTime()])).to.deep.equal([['1', 'active', 15_000]]);
+  });
+
+  it('resolveHold: the resolved post carries endsAt + hold; Alertmanager keeps it active until then (health shows it), then sends the resolve', async () => {
+    const n = notifier('am', { urls: [am.url], resolveHold: '3s' });
+    const firing = notification('VigilAmHeld', 'firing');
+    n.notify(firing);
+    await webhook.waitFor(hasAlert('VigilAmHeld', 'firing'), 15_000);
+    const endsAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    n.notify({ ...firing, status: 'resolved', endsAt });
+    await n.flush(10_000);
+    const active = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmHeld');
+    expect(active.map((a) => [a.status.state, Date.parse(a.endsAt)])).to.deep.equal([['active', endsAt.getTime() + 3000]]);
+    expect(n.health().held).to.deep.equal([{ alert: firing.id, until: new Date(endsAt.getTime() + 3000).toISOString() }]);
+    expect(delivered(webhook, 'VigilAmHeld', 'resolved')).to.deep.equal([]);
+    const req = await webhook.waitFor(hasAlert('VigilAmHeld', 'resolved'), 15_000);
+    const [got] = req.body.alerts.filter((a: any) => a.labels.alertname === 'VigilAmHeld');
+    expect(Date.parse(got.endsAt)).to.equal(endsAt.getTime() + 3000);
+    expect(n.health().held).to.equal(undefined);
+  });
+
+  it('resolveHold is not used on a label change: the old level is resolved at once', async () => {
+    const n = notifier('am', { urls: [am.url], resolveHold: '1h' });
+    const base = notification('VigilAmRelabelHeld', 'firing');
+    n.notify({ ...base, labels: { ...base.labels, escalation: '0' } });
+    await n.flush(10_000);
+    n.notify({ ...base, labels: { ...base.labels, escalation: '1' } });
+    await n.flush(10_000);
+    const sets = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmRelabelHeld');
+    // Only the new level is active; the old one ended when it was replaced, not an hour later.
+    expect(sets.map((a) => a.labels.escalation)).to.deep.equal(['1']);
+    expect(n.health().held).to.equal(undefined);
+  });
+
+  it('resolveHold is not used for a resolve marked `replaced` (the engine\'s escalation: old id resolved, new id fired)', async () => {
+    const n = notifier('am', { urls: [am.url], resolveHold: '1h' });
+    const base = notification('VigilAmReplaced', 'firing');
+    const level = (l: string) => ({ ...base, id: `${base.id}|${l}`, labels: { ...base.labels, escalation: l } });
+    n.notify(level('0'));
+    await n.flush(10_000);
+    n.notify({ ...level('0'), status: 'resolved', endsAt: new Date(), replaced: true });
+    n.notify(level('1'));
+    await n.flush(10_000);
+    const sets = (await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmReplaced' && a.status.state === 'active');
+    expect(sets.map((a) => a.labels.escalation)).to.deep.equal(['1']);
+    expect(n.health().held).to.equal(undefined);
+    // An end (not marked) is held.
+    n.notify({ ...level('1'), status: 'resolved', endsAt: new Date() });
+    await n.flush(10_000);
+    expect((await am.alerts()).filter((a) => a.labels.alertname === 'VigilAmReplaced' && a.status.state === 'active').map((a) => a.labels.escalation)).to.deep.equal(['1']);
+    expect(n.health().held?.map((h) => h.alert)).to.deep.equal([`${base.id}|1`]);
+  });
+
+  it('a held resolve still waiting to be posted is handed back (for the state file) with the evaluator\'s resolve time, not the held one', async () => {
+    const n = notifier('am', { urls: [`http://127.0.0.1:${await freePort()}`], resolveHold: '15s', retry: { initial: '1s', max: '1s' } });
+    const endsAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    n.notify({ ...notification('VigilAmPending', 'resolved'), endsAt });
+    expect(n.pending!().map((p) => p.endsAt?.getTime())).to.deep.equal([endsAt.getTime()]);
+    await n.stop();
+  });
+
+  describe('restore: the VigilBusinessImpact alerts Alertmanager holds', () => {
+    it('reads them back (labels, startsAt), only that alertname, active ones, silenced or inhibited included', async () => {
+      const writer = notifier('writer', { urls: [am.url] });
+      const start = new Date(Math.floor(Date.now() / 1000) * 1000 - 90_000);
+      const impact = (escalation: string, component = 'users') => ({ ...notification('VigilBusinessImpact', 'firing'), id: `x|${component}|${escalation}`, startsAt: start, labels: { alertname: 'VigilBusinessImpact', service: 'restore-api', component, escalation } });
+      writer.notify(impact('1'));
+      writer.notify(notification('VigilAmOther', 'firing'));
+      writer.notify({ ...impact('0', 'orders'), status: 'resolved', endsAt: new Date(start.getTime() + 1000) });
+      await writer.flush(10_000);
+      await writer.stop();
+      const reader = notifier('reader', { urls: [am.url] });
+      const held = (await reader.restore!(2_000)).filter((a) => a.labels.service === 'restore-api');
+      // The resolved `orders` one ended in the past (held 15 s from start + 1 s): not active.
+      expect(held.map((a) => [a.labels.component, a.labels.escalation, a.startsAt.getTime()])).to.deep.equal([['users', '1', start.getTime()]]);
+    });
+
+    /** A stand-in answering GET /api/v2/alerts as `answer` says: for what a real Alertmanager cannot be made to send. */
+    async function fakeAm(answer: (res: http.ServerResponse) => void): Promise<string> {
+      const server = http.createServer((req, res) => (req.method === 'GET' ? answer(res) : res.writeHead(200).end()));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      cleanups.push(async () => {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      });
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+
+    const cases: Array<[string, (res: http.ServerResponse) => void, RegExp]> = [
+      ['not JSON', (res) => res.writeHead(200).end('<html>'), /answer is not JSON/],
+      ['not a list of alerts', (res) => res.writeHead(200).end(JSON.stringify([{ labels: { a: 1 }, startsAt: 'soon' }])), /answer is not a list of alerts: at 0\.labels\.a/],
+      ['an error status', (res) => res.writeHead(503).end('down'), /HTTP 503/],
+      ['over 1 MiB', (res) => res.writeHead(200).end(`[${'{"labels":{},"startsAt":"2026-01-01T00:00:00Z"},'.repeat(30_000)}{}]`), /answer over 1048576 bytes/],
+      ['too slow', () => undefined, /timed out/],
+    ];
+    for (const [what, answer, logged] of cases) {
+      it(`${what}: no hints, a warning logged, and it returns within its timeout`, async () => {
+        const url = await fakeAm(answer);
+        const { logger, text } = captureLogger();
+        const n = notifier('am', { urls: [url] }, logger);
+        const t0 = Date.now();
+        expect(await n.restore!(500)).to.deep.equal([]);
+        expect(Date.now() - t0).to.be.lessThan(5_000);
+        const warn = text.map((l) => JSON.parse(l)).find((l) => /could not read the alerts/.test(l.msg));
+        expect(warn?.err).to.match(logged);
+        await n.stop();
+      });
+    }
+
+    it('at most 1000 alerts are taken', async () => {
+      const one = (i: number) => ({ labels: { alertname: 'VigilBusinessImpact', service: 's', component: `c${i}`, escalation: '0' }, startsAt: '2026-01-01T00:00:00Z' });
+      const url = await fakeAm((res) => res.writeHead(200).end(JSON.stringify(Array.from({ length: 1500 }, (_, i) => one(i)))));
+      const n = notifier('am', { urls: [url] });
+      expect(await n.restore!(2_000)).to.have.length(1000);
+      await n.stop();
+    });
   });
 
   it('two URLs, one a closed port: the alert arrives through the other, the dead one is retried (health shows it)', async () => {

@@ -244,10 +244,10 @@ describe('state/store: SignalStore', () => {
     });
   }
 
-  it('the silent signal: component "", subject telemetry, failing, with the service environment and last-seen time', () => {
+  it('the silent signal: component "", subject telemetry, failing, with the service environment and last-seen time; failing since last seen + silentAfter', () => {
     const store = storeAfter([{ at: 5 * S, signals: [sig({ instance: 'a', environment: 'staging' })] }]);
     expect(store.active(70 * S)).to.deep.equal([
-      { kind: 'silent', service: 'api', instance: '', environment: 'staging', component: '', subject: 'telemetry', failing: true, labels: {}, observedAt: 5 * S },
+      { kind: 'silent', service: 'api', instance: '', environment: 'staging', component: '', subject: 'telemetry', failing: true, labels: {}, observedAt: 5 * S, failingSince: 5 * S + opts.silentAfter },
     ]);
   });
 

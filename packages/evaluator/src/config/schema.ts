@@ -142,11 +142,23 @@ export const Context = z.strictObject({
 export type Context = z.output<typeof Context>;
 
 // ── Notifiers ────────────────────────────────────────────────────────────────
-const Retry = z.strictObject({
-  /** First retry after this; doubles up to `max`. Delivery is retried until it succeeds. */
-  initial: timer(Duration.default(1000)),
-  max: timer(Duration.default(60_000)),
-});
+/** `retry`: the back-off of failed deliveries, with a notifier type's own defaults. */
+const retryOf = (initial: number, max: number) =>
+  z.strictObject({
+    /** First retry after this; doubles up to `max`. Delivery is retried until it succeeds. */
+    initial: timer(Duration.default(initial)),
+    max: timer(Duration.default(max)),
+  });
+const Retry = retryOf(1000, 60_000);
+/**
+ * Alertmanager's retry caps at 2 s, under the 5 s `group_wait` of the committed
+ * routes (alertmanager/alertmanager.yml): after an Alertmanager restart the
+ * evaluator's alert is posted again within ~2 s of it answering, before the
+ * group of held-back Prometheus rule alerts is flushed, so the inhibition it
+ * carries is in place first. One small POST every 2 s to a local Alertmanager
+ * while it is down costs nothing; a 60 s cap delayed the page by 11–16 s.
+ */
+const AlertmanagerRetry = retryOf(500, 2000);
 
 export const AlertmanagerNotifier = z.strictObject({
   type: z.literal('alertmanager'),
@@ -155,7 +167,15 @@ export const AlertmanagerNotifier = z.strictObject({
   /** Active alerts are posted again this often, well within Alertmanager's resolve_timeout (5 m). */
   resend: timer(Duration.default(60_000)),
   timeout: timer(Duration.default(5000)),
-  retry: Retry.default(() => Retry.parse({})),
+  retry: AlertmanagerRetry.default(() => AlertmanagerRetry.parse({})),
+  /**
+   * A resolved alert is posted with `endsAt` this far in the future, so it stays
+   * active in Alertmanager — and keeps inhibiting the Prometheus rule alerts of the
+   * same fault — until those resolve too: they trail by a remote write (~1 s), the
+   * rules' 5 s evaluation and Prometheus's notifier (~1 s), ~7–8 s, doubled for
+   * load. Not on escalation: the new level carries the inhibition on. 0 turns it off.
+   */
+  resolveHold: Duration.default(15_000).refine((ms) => ms <= 3_600_000, { message: 'expected a duration of at most 1h' }),
 });
 
 export const WebhookNotifier = z.strictObject({

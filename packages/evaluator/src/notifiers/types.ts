@@ -25,6 +25,12 @@ export interface AlertNotification {
    * see); the webhook and console notifiers stay quiet.
    */
   quiet?: boolean;
+  /**
+   * A resolve because the alert's labels changed (escalation, a new rule): the
+   * new label set, sent with it, carries the alert on. Alertmanager's resolve
+   * hold is for an alert that ends, not for this.
+   */
+  replaced?: boolean;
 }
 
 export interface NotifierHealth {
@@ -36,6 +42,14 @@ export interface NotifierHealth {
   failed: number;
   lastError?: string;
   lastSuccessAt?: Date;
+  /** Alertmanager: resolved alerts posted with `endsAt` in the future (the resolve hold), until when. */
+  held?: Array<{ alert: string; until: string }>;
+}
+
+/** An alert a notifier's receiver already holds (Alertmanager's active alerts): its labels and start. */
+export interface HeldAlert {
+  labels: Record<string, string>;
+  startsAt: Date;
 }
 
 export interface Notifier {
@@ -52,5 +66,11 @@ export interface Notifier {
    * them so that a restart delivers them instead of losing them.
    */
   pending?(): AlertNotification[];
+  /**
+   * At start: the evaluator's alerts the receiver already holds (sent by another
+   * replica, or by this one before a restart), as hints. Bounded by `timeoutMs`;
+   * never rejects: a failure is logged and gives none.
+   */
+  restore?(timeoutMs: number): Promise<HeldAlert[]>;
   stop(): Promise<void>;
 }

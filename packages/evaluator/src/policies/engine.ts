@@ -123,6 +123,44 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
   };
 }
 
+/**
+ * What Alertmanager already holds of an alert (another replica sent it): the
+ * earliest `startsAt` of its label sets and the highest `escalation` label. A
+ * replica that starts without the alert in its state adopts them when it sees
+ * the same group failing, so it neither sends a level another replica resolved
+ * nor escalates on its own clock.
+ */
+export interface AlertHint {
+  service: string;
+  /** `''` for a service-level alert (its label says `(service)`). */
+  component: string;
+  environment?: string;
+  startsAt: number;
+  escalationLevel: number;
+}
+
+/** The engine's key for a hint: `service|component`, as for alerts. */
+export const hintKey = (h: Pick<AlertHint, 'service' | 'component'>) => `${h.service}|${h.component}`;
+
+/** Reduces Alertmanager's `VigilBusinessImpact` alerts to one hint per (service, component, environment): earliest start, highest level. */
+export function hintsFrom(alerts: Array<{ labels: Record<string, string>; startsAt: number }>): Map<string, AlertHint[]> {
+  const out = new Map<string, AlertHint[]>();
+  for (const { labels, startsAt } of alerts) {
+    const service = labels.service;
+    const level = Number(labels.escalation);
+    if (!service || labels.component === undefined || !Number.isInteger(level) || level < 0 || !Number.isFinite(startsAt)) continue;
+    const hint: AlertHint = { service, component: labels.component === '(service)' ? '' : labels.component, ...(labels.environment ? { environment: labels.environment } : {}), startsAt, escalationLevel: level };
+    const list = out.get(hintKey(hint)) ?? [];
+    const same = list.find((h) => h.environment === hint.environment);
+    if (same) {
+      same.startsAt = Math.min(same.startsAt, startsAt);
+      same.escalationLevel = Math.max(same.escalationLevel, level);
+    } else list.push(hint);
+    out.set(hintKey(hint), list);
+  }
+  return out;
+}
+
 export interface Step {
   /** Notifications to send now. */
   send: AlertNotification[];
@@ -139,12 +177,17 @@ export function step(
   previous: Map<string, AlertState>,
   current: Map<string, { service: string; component: string; environment?: string; assessment: Assessment }>,
   now: number,
+  /** From Alertmanager at start; a hint used is removed from the map. */
+  hints?: Map<string, AlertHint[]>,
 ): Step {
   const alerts = new Map<string, AlertState>();
   const send: AlertNotification[] = [];
   for (const [key, cur] of current) {
     const prev = previous.get(key);
-    const since = prev?.since ?? Math.min(now, ...cur.assessment.signals.map((s) => s.observedAt));
+    // The earliest failing point's own time (not this replica's clock, unless the point is from its future).
+    let since = prev?.since ?? Math.min(now, ...cur.assessment.signals.map((s) => s.failingSince ?? s.observedAt));
+    const hint = prev?.state === 'firing' ? undefined : takeHint(hints, key, cur.environment);
+    if (hint) since = Math.min(since, hint.startsAt);
     const a: AlertState = {
       ...(prev ?? { key, state: 'pending', escalationLevel: 0 }),
       key,
@@ -155,9 +198,15 @@ export function step(
       since,
     } as AlertState;
     const view = policyFor(config, cur.assessment);
-    if (a.state === 'pending' && now - since >= view.policy.for) {
+    if (hint) {
+      // Another replica fired it already: its start and level, whatever this one's `for` says.
       a.state = 'firing';
-      a.firedAt = now;
+      a.firedAt = hint.startsAt;
+      a.escalationLevel = Math.max(a.escalationLevel, hint.escalationLevel);
+    } else if (a.state === 'pending' && now - since >= view.policy.for) {
+      a.state = 'firing';
+      // When the policy's `for` was met by the signals' own times: replicas fed the same points agree.
+      a.firedAt = since + view.policy.for;
     }
     if (a.state === 'firing') {
       const level = escalationLevelAt(view.escalation, a.firedAt!, now);
@@ -169,7 +218,7 @@ export function step(
         const n = toNotification(a, view, 'firing', now, config.publicUrl);
         // A label change (escalation, impact) is a new alert for Alertmanager: resolve the old one.
         if (a.sentLabels && JSON.stringify(a.sentLabels) !== JSON.stringify(n.labels) && prev) {
-          send.push({ ...toNotification(prev, policyFor(config, prev.assessment), 'resolved', now, config.publicUrl), labels: a.sentLabels, id: `${key}|${prev.escalationLevel}` });
+          send.push({ ...toNotification(prev, policyFor(config, prev.assessment), 'resolved', now, config.publicUrl), labels: a.sentLabels, id: `${key}|${prev.escalationLevel}`, replaced: true });
         }
         send.push(n);
         a.sentLabels = n.labels;
@@ -188,4 +237,13 @@ export function step(
     });
   }
   return { send, alerts };
+}
+
+function takeHint(hints: Map<string, AlertHint[]> | undefined, key: string, environment: string | undefined): AlertHint | undefined {
+  const list = hints?.get(key);
+  const i = list?.findIndex((h) => h.environment === environment) ?? -1;
+  if (i < 0) return undefined;
+  const [hint] = list!.splice(i, 1);
+  if (list!.length === 0) hints!.delete(key);
+  return hint;
 }

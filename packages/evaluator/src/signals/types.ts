@@ -48,6 +48,12 @@ export interface Signal {
   labels: Record<string, string>;
   /** When the data point was observed (ms since epoch). */
   observedAt: number;
+  /**
+   * When this key started failing on this instance: the `observedAt` of the first
+   * failing point of the current run (set by the store). The data's own time, not
+   * the receiver's clock, so replicas fed the same points agree on an alert's start.
+   */
+  failingSince?: number;
 }
 
 /** The identity of a signal within a service: the store keeps the latest value per key and instance. */

@@ -58,6 +58,7 @@ const SignalJson = z.strictObject({
   reason: z.string().transform(boundReason).optional(),
   labels: Labels,
   observedAt: Time,
+  failingSince: Time.optional(),
 });
 
 const AlertJson = z.strictObject({
@@ -83,6 +84,7 @@ const NotificationJson = z.strictObject({
   endsAt: Iso.optional(),
   generatorURL: z.string().optional(),
   quiet: z.boolean().optional(),
+  replaced: z.boolean().optional(),
 });
 
 const StateFileJson = z.strictObject({
@@ -112,6 +114,7 @@ const toJsonNotification = (n: AlertNotification) => ({
   ...(n.endsAt && { endsAt: n.endsAt.toISOString() }),
   ...(n.generatorURL !== undefined && { generatorURL: n.generatorURL }),
   ...(n.quiet && { quiet: true }),
+  ...(n.replaced && { replaced: true }),
 });
 
 /** The file's text for a state saved at `savedAt`. */

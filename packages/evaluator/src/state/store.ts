@@ -171,7 +171,7 @@ export class SignalStore {
       }
       const key = signalKey(s);
       const previous = inst.signals.get(key);
-      if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, s);
+      if (!previous || s.observedAt >= previous.observedAt) inst.signals.set(key, withFailingSince(s, previous));
     }
   }
 
@@ -201,6 +201,9 @@ export class SignalStore {
           failing: true,
           labels: {},
           observedAt: absence === 'silent' ? newest[1].lastSeen : newest[1].lifecycle!.observedAt,
+          // Silent from when the silence counts (last data + silentAfter): an alert's start and escalation
+          // count from there, the same on every replica that heard the same data.
+          ...(absence === 'silent' && { failingSince: newest[1].lastSeen + this.options.silentAfter }),
         });
       }
     }
@@ -304,6 +307,14 @@ export class SignalStore {
       }
     }
   }
+}
+
+/** A failing point continues its key's failing run (keeps when it began) or starts one; a passing or unknown one ends it. */
+function withFailingSince(s: Signal, previous: Signal | undefined): Signal {
+  const { failingSince: _, ...rest } = s;
+  if (!s.failing || s.unknown) return rest;
+  const continued = previous?.failing && !previous.unknown ? (previous.failingSince ?? previous.observedAt) : undefined;
+  return { ...rest, failingSince: continued !== undefined ? Math.min(continued, s.observedAt) : s.observedAt };
 }
 
 /** Among live instances' values of one key: failing beats passing, passing beats unknown; then the most recent observation. */

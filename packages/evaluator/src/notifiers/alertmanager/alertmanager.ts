@@ -11,13 +11,35 @@
  * them again — and a resolved one is posted once with its `endsAt`. Every post
  * carries the alert's original `startsAt`: a delivery delayed by an outage is the
  * same incident, not a new one.
+ *
+ * When an alert ends, its resolved post carries `endsAt = now + resolveHold`: it
+ * stays active (and keeps inhibiting the Prometheus rule alerts of the same
+ * fault) until those resolve too. A label change (escalation) resolves the old
+ * set at once: the new level carries the inhibition on.
+ *
+ * `restore()` reads back the evaluator's alerts Alertmanager holds, so a replica
+ * that starts without them learns their start and escalation level.
  */
 import got from 'got';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { AlertmanagerNotifier } from '../../config/schema.js';
 import { DeliveryQueue, PermanentError, requestFailure, type SetTimer } from '../queue.js';
-import type { AlertNotification, Notifier, NotifierHealth } from '../types.js';
+import type { AlertNotification, HeldAlert, Notifier, NotifierHealth } from '../types.js';
+
+/** Restore reads at most this much of an answer, and this many alerts: anything beyond is refused or cut. */
+export const RESTORE_MAX_BYTES = 1024 * 1024;
+export const RESTORE_MAX_ALERTS = 1000;
+/** Only the evaluator's own alerts, active ones (silenced and inhibited included). */
+const RESTORE_QUERY = 'filter=alertname%3D%22VigilBusinessImpact%22&active=true&silenced=true&inhibited=true&unprocessed=true';
+
+/** What restore needs of Alertmanager's `GET /api/v2/alerts` (a list of gettable alerts); the rest is ignored. */
+const GettableAlerts = z.array(
+  z.object({
+    labels: z.record(z.string(), z.string()),
+    startsAt: z.iso.datetime({ offset: true }),
+  }),
+);
 
 export type AlertmanagerConfig = z.output<typeof AlertmanagerNotifier>;
 
@@ -43,6 +65,10 @@ export interface PostableAlert {
 interface QueuedAlert {
   /** The evaluator's alert id, for logs. */
   id: string;
+  /** A resolve: when the evaluator resolved it (`body.endsAt` adds the hold); what `pending()` hands back. */
+  resolvedAt?: string;
+  /** A resolve of a replaced label set (no hold). */
+  replaced?: boolean;
   /** Alertmanager's identity of the alert: its label set. Coalescing is per label set. */
   key: string;
   body: PostableAlert;
@@ -137,6 +163,45 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
     return Date.parse(end) < Date.parse(startsAt) ? startsAt : end;
   }
 
+  /** Resolved label sets posted with the hold, until their `endsAt` (for health). */
+  const held = new Map<string, { alert: string; until: string }>();
+
+  /** One URL's active `VigilBusinessImpact` alerts; [] (logged) when it fails, is slow, or answers too much or wrongly. */
+  async function fetchActive(t: Target, timeoutMs: number): Promise<HeldAlert[]> {
+    const url = `${t.endpoint}?${RESTORE_QUERY}`;
+    const ac = new AbortController();
+    let tooBig = false;
+    try {
+      const res = await got
+        .get(url, { throwHttpErrors: false, retry: { limit: 0 }, followRedirect: false, timeout: { request: Math.max(1, timeoutMs) }, signal: ac.signal })
+        .on('downloadProgress', (p) => {
+          if (p.transferred > RESTORE_MAX_BYTES && !tooBig) {
+            tooBig = true;
+            ac.abort();
+          }
+        });
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+      if (res.body.length > RESTORE_MAX_BYTES) throw new Error(`answer over ${RESTORE_MAX_BYTES} bytes`);
+      let body: unknown;
+      try {
+        body = JSON.parse(res.body);
+      } catch {
+        throw new Error('answer is not JSON');
+      }
+      const parsed = GettableAlerts.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new Error(`answer is not a list of alerts: at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      }
+      if (parsed.data.length > RESTORE_MAX_ALERTS) logger.warn({ target: t.display, alerts: parsed.data.length }, `Alertmanager holds over ${RESTORE_MAX_ALERTS} alerts of the evaluator: the rest are ignored`);
+      return parsed.data.slice(0, RESTORE_MAX_ALERTS).map((a) => ({ labels: a.labels, startsAt: new Date(a.startsAt) }));
+    } catch (err) {
+      const why = tooBig ? `answer over ${RESTORE_MAX_BYTES} bytes` : err instanceof Error && !('code' in err) ? err.message : requestFailure(err);
+      logger.warn({ target: t.display, err: why }, 'could not read the alerts Alertmanager holds: starting without hints from it');
+      return [];
+    }
+  }
+
   /** The same alert under an old label set (e.g. its escalation label changed): resolve it now, or Alertmanager keeps it firing until resolve_timeout. */
   function resolveStale(prev: QueuedAlert | undefined, key: string): void {
     if (!prev || prev.key === key) return;
@@ -165,15 +230,30 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
         // lets it resolve after resolve_timeout instead of firing forever.
         const a = toQueued(n);
         resolveStale(prev, a.key);
+        held.delete(a.key);
         active.set(n.id, a);
         enqueue(a);
       } else {
         active.delete(n.id);
         const a = toQueued(n);
-        a.body.endsAt = endOf(a.body.startsAt, n.endsAt);
+        a.resolvedAt = endOf(a.body.startsAt, n.endsAt);
+        // An alert that ends is held: it stays active (inhibiting) until the rule alerts of the same
+        // fault resolved too. A replaced label set is not: the new one carries the inhibition on.
+        const hold = n.replaced ? 0 : config.resolveHold;
+        a.body.endsAt = new Date(Date.parse(a.resolvedAt) + hold).toISOString();
+        if (n.replaced) a.replaced = true;
+        if (hold > 0) held.set(a.key, { alert: n.id, until: a.body.endsAt });
         enqueue(a);
         resolveStale(prev, a.key);
       }
+    },
+
+    async restore(timeoutMs) {
+      const started = now();
+      const found = await Promise.all(targets.map((t) => fetchActive(t, timeoutMs)));
+      const alerts = found.flat().slice(0, RESTORE_MAX_ALERTS);
+      if (alerts.length) logger.info({ alerts: alerts.length, ms: now() - started }, 'Alertmanager holds alerts of the evaluator: taken as hints');
+      return alerts;
     },
 
     async flush(timeoutMs) {
@@ -192,7 +272,8 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
             labels: { ...a.body.labels },
             annotations: { ...a.body.annotations },
             startsAt: new Date(a.body.startsAt),
-            ...(a.body.endsAt !== undefined && { endsAt: new Date(a.body.endsAt) }),
+            ...(a.body.endsAt !== undefined && { endsAt: new Date(a.resolvedAt ?? a.body.endsAt) }),
+            ...(a.replaced && { replaced: true }),
             ...(a.body.generatorURL !== undefined && { generatorURL: a.body.generatorURL }),
           });
         }
@@ -219,6 +300,9 @@ export function createAlertmanagerNotifier(name: string, config: AlertmanagerCon
       // the most recent error of any.
       if (failing.length) h.lastError = failing.join('; ');
       else if (latest) h.lastError = latest.text;
+      const t = now();
+      for (const [key, v] of held) if (Date.parse(v.until) <= t) held.delete(key);
+      if (held.size) h.held = [...held.values()];
       return h;
     },
 
