@@ -37,9 +37,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { exampleEvaluatorConfig } from '../helpers/evaluator.js';
-import { spawnNode, startExample, type ExampleApp, type NodeChild } from '../helpers/example.js';
+import { startExample, type ExampleApp, type NodeChild } from '../helpers/example.js';
 import { freePort, REPO_ROOT, startAlertmanager, startCollector, startPrometheus, type Alertmanager, type Collector, type Prometheus, type WebhookRequest } from '../helpers/rig.js';
-import { EVALUATOR_CLI, localAlertmanagerConfig, localPrometheusOptions, startSmtpSink, startStandIns, type LocalAlertmanagerConfig, type Mail, type SmtpSink, type StandIns } from '../helpers/stack.js';
+import { localAlertmanagerConfig, localPrometheusOptions, spawnEvaluatorCli, startSmtpSink, startStandIns, type LocalAlertmanagerConfig, type Mail, type SmtpSink, type StandIns } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/marketedge-api');
@@ -169,13 +169,7 @@ for (const run of [
     async function startReplica(i: number): Promise<EvaluatorReplica> {
       const file = path.join(configDir, `evaluator-${i}.yaml`);
       const port = ports[i]!;
-      const child = spawnNode(EVALUATOR_CLI, ['--config', file, '--port', String(port)], {
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: collector.otlpMetricsUrl,
-        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
-        OTEL_METRIC_EXPORT_INTERVAL: '2000',
-        OTEL_TRACES_EXPORTER: 'none',
-        VIGIL_LOG_LEVEL: 'info',
-      });
+      const child = spawnEvaluatorCli(file, port, { otlpMetricsUrl: collector.otlpMetricsUrl, exportIntervalMs: 2000 });
       const url = `http://127.0.0.1:${port}`;
       await waitFor(async () => (await fetch(`${url}/health`).then((r) => r.ok).catch(() => false)) || undefined, {
         timeoutMs: 120_000,

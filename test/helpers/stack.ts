@@ -287,6 +287,20 @@ export interface EvaluatorProcess extends NodeChild {
 }
 
 /**
+ * The built `vigil-evaluator` CLI with `configFile` on `port`, exporting its own metrics (for
+ * `vigil_evaluator_up` and the dashboards) as OTLP/HTTP protobuf to `otlpMetricsUrl`, no traces.
+ */
+export function spawnEvaluatorCli(configFile: string, port: number, opts: { otlpMetricsUrl: string; exportIntervalMs: number; logLevel?: string }): NodeChild {
+  return spawnNode(EVALUATOR_CLI, ['--config', configFile, '--port', String(port)], {
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: opts.otlpMetricsUrl,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+    OTEL_METRIC_EXPORT_INTERVAL: String(opts.exportIntervalMs),
+    OTEL_TRACES_EXPORTER: 'none',
+    VIGIL_LOG_LEVEL: opts.logLevel ?? 'info',
+  });
+}
+
+/**
  * `vigil-evaluator` as the stack runs it: the example's rules, policies and contexts on the
  * Prometheus source, notifying Alertmanager, exporting its own metrics as OTLP/HTTP protobuf
  * (for `vigil_evaluator_up` and the dashboards). Its config is written to a temp dir.
@@ -307,13 +321,7 @@ export async function startPrometheusEvaluator(opts: {
   });
   await writeFile(file, stringify(config));
   const port = await freePort();
-  const child = spawnNode(EVALUATOR_CLI, ['--config', file, '--port', String(port)], {
-    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: opts.otlpMetricsUrl,
-    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
-    OTEL_METRIC_EXPORT_INTERVAL: String(opts.exportIntervalMs),
-    OTEL_TRACES_EXPORTER: 'none',
-    VIGIL_LOG_LEVEL: opts.logLevel ?? 'info',
-  });
+  const child = spawnEvaluatorCli(file, port, opts);
   return {
     ...child,
     url: `http://127.0.0.1:${port}`,
