@@ -85,6 +85,61 @@ describe('e2e rig: real Prometheus, OpenTelemetry Collector, Alertmanager, promt
     });
   });
 
+  describe('pushed samples out of order', () => {
+    let prom: Prometheus | undefined;
+    let collector: Collector | undefined;
+    before(async () => {
+      prom = await startPrometheus();
+      collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+    });
+    after(async () => {
+      await collector?.stop();
+      await prom?.stop();
+    });
+
+    /** One OTLP/JSON request with a gauge point per `[case, value, time]`. */
+    async function push(points: Array<[string, number, number]>): Promise<void> {
+      const dataPoints = points.map(([c, v, t]) => ({
+        attributes: [{ key: 'vigil.case', value: { stringValue: c } }],
+        timeUnixNano: String(BigInt(t) * 1_000_000n),
+        asDouble: v,
+      }));
+      const body = {
+        resourceMetrics: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'vigil-rig-order' } }, { key: 'service.instance.id', value: { stringValue: 'order-1' } }] },
+            scopeMetrics: [{ scope: { name: 'vigil-rig' }, metrics: [{ name: 'vigil.rig.order', gauge: { dataPoints } }] }],
+          },
+        ],
+      };
+      const res = await fetch(collector!.otlpMetricsUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status, await res.text()).to.equal(200);
+    }
+
+    // Prometheus refuses a remote-write request whole at its first sample older than the series'
+    // newest; with the stack's out_of_order_time_window the late sample is stored and the request's
+    // other samples land. Without the window, case "fresh" below never reaches Prometheus.
+    it('a late sample does not take the other samples of its request down', async () => {
+      const now = Date.now();
+      await push([['late', 2, now]]);
+      await waitForSeries(prom!, 'vigil_rig_order{vigil_case="late"}', 20_000);
+      await push([
+        ['late', 1, now - 60_000],
+        ['fresh', 3, now],
+      ]);
+      let fresh;
+      try {
+        fresh = await waitForSeries(prom!, 'vigil_rig_order{vigil_case="fresh"}', 20_000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- collector ---\n${collector!.logs(20)}\n--- prometheus ---\n${prom!.logs(20)}`);
+      }
+      expect(Number(fresh[0]!.value[1])).to.equal(3);
+      // The late sample went into the past: the instant value is still the newest one.
+      const late = await prom!.query('vigil_rig_order{vigil_case="late"}');
+      expect(Number(late[0]!.value[1])).to.equal(2);
+    });
+  });
+
   describe('Alertmanager → webhook receiver', () => {
     let webhook: WebhookReceiver | undefined;
     let am: Alertmanager | undefined;

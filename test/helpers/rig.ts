@@ -379,6 +379,9 @@ export interface Prometheus {
 export function prometheusConfig(opts: PrometheusOptions = {}): string {
   const config: Record<string, unknown> = {
     global: { scrape_interval: '1s', evaluation_interval: opts.evaluationInterval ?? '1s' },
+    // As the committed prometheus/prometheus.yml: accept pushed samples that arrive out of order,
+    // so one late sample does not make Prometheus refuse a whole remote-write request.
+    storage: { tsdb: { out_of_order_time_window: '10m' } },
   };
   if (opts.ruleFiles?.length) config.rule_files = opts.ruleFiles.map((f) => path.resolve(f));
   if (opts.alertmanagerUrl) {
