@@ -11,18 +11,19 @@
 import type { Server } from 'node:http';
 import os from 'node:os';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { expect } from 'chai';
 import express5 from 'express';
 // @ts-expect-error express4 is an npm alias of express@4 with no types of its own
 import express4Untyped from 'express4';
 import { pino } from 'pino';
 import { vigil, type VigilGuard } from '../src/index.js';
-import type { ManifestInput } from '../src/manifest/schema.js';
+import { Manifest, type ManifestInput } from '../src/manifest/schema.js';
 import { METRIC_ROUTE_UNDOCUMENTED } from '../src/semconv.js';
 import { formatReport } from '../src/startup/report.js';
 import { findUndocumented, formatRouteTable, routeTable, RouteSnapshot, type RouteRow } from '../src/startup/route-table.js';
-import { gaugeTemporality } from '../src/telemetry/otel.js';
+import { manifestErrorOf } from './helpers/manifest.js';
+import { InProcessReader } from './helpers/metrics.js';
 import { close } from './helpers/servers.js';
 
 const DIR = new URL('./fixtures/route-table/', import.meta.url);
@@ -134,15 +135,6 @@ describe('the live route table', function () {
     expect(text.split('\n').at(-1)).to.equal('15 routes, 0 declared, 0 undocumented (12 more not shown: the table stops at 3)');
   });
 });
-
-/** A reader collected on demand, with the temporality Vigil's own exporter uses (gauges: as last observed). */
-class InProcessReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: (type) => gaugeTemporality(type) });
-  }
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
 
 describe('undocumented routes: the finding, the metric, the policy', function () {
   this.timeout(20_000);
@@ -263,4 +255,33 @@ describe('/health/routes', function () {
     expect(text).not.to.contain('/api/');
     expect((await fetch(`${s.base}/health/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).to.equal(200);
   });
+});
+
+describe('the manifest: undocumentedRoutes and removedRoutes', () => {
+  const BASE = 'service: s\ncomponents:\n  api:\n    policy: degrade\n';
+  it('defaults: warn, nothing allowed, nothing internal, nothing removed', () => {
+    const m = Manifest.parse({ service: 's', components: { api: { policy: 'degrade' } } });
+    expect(m.undocumentedRoutes).to.deep.equal({ policy: 'warn', allow: [], internalRouters: [] });
+    expect(m.removedRoutes).to.deep.equal([]);
+  });
+
+  it('a removal reads "METHOD /path" (the method upper-cased) with a reason', () => {
+    const m = Manifest.parse({ service: 's', components: { api: { policy: 'degrade' } }, removedRoutes: [{ route: 'delete /a/:id', reason: 'gone' }] });
+    expect(m.removedRoutes).to.deep.equal([{ route: 'DELETE /a/:id', reason: 'gone' }]);
+  });
+
+  for (const [yaml, where, words] of [
+    ['undocumentedRoutes:\n  policy: loud\n', 'undocumentedRoutes.policy', /expected one of "ignore"\|"warn"\|"degrade"/],
+    ['undocumentedRoutes:\n  allow: ["/internal/*"]\n', 'undocumentedRoutes.allow.0', /expected "METHOD \/path"/],
+    ['undocumentedRoutes:\n  internalRouters: [Ops]\n', 'undocumentedRoutes.internalRouters.0', /expected a lowercase name/],
+    ['removedRoutes:\n  - route: /api/v1/legacy\n    reason: x\n', 'removedRoutes.0.route', /expected "METHOD \/path", e.g. "GET \/api\/v1\/legacy"/],
+    ['removedRoutes:\n  - route: GET /api/v1/legacy\n', 'removedRoutes.0.reason', /expected string/],
+  ] as const) {
+    it(`${where}: a clear error`, () => {
+      const err = manifestErrorOf(BASE + yaml);
+      const issue = err.issues.find((i) => i.path === where);
+      expect(issue, `an issue at "${where}" in:\n${err.message}`).to.exist;
+      expect(issue!.message).to.match(words);
+    });
+  }
 });
