@@ -202,8 +202,8 @@ export class VigilGuard {
   }
 
   /**
-   * Serves `/health`, `/ready`, `/health/detailed` and `/health/business-critical`
-   * (paths from the manifest), and installs Vigil's request accounting (per-route
+   * Serves `/health`, `/ready`, `/health/detailed`, `/health/business-critical`
+   * and the route table `/health/routes` (paths from the manifest), and installs Vigil's request accounting (per-route
    * 5xx share, synthetic requests left out). Call it before mounting routers.
    */
   mountHealth(app: ExpressLike): void {

@@ -1,7 +1,7 @@
 /**
- * The four health endpoints as plain `(req, res)` handlers, so they work on
+ * The health endpoints as plain `(req, res)` handlers, so they work on
  * Express 4 and 5 alike. `/health` and `/ready` reveal nothing internal; the
- * detailed two are guarded by `decideAccess`.
+ * detailed two and the route table are guarded by `decideAccess`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ComponentReport, StartupReport } from '../startup/report.js';
