@@ -232,6 +232,11 @@ describe('/health/routes', function () {
     const body = RouteSnapshot.parse(await res.json());
     expect(body).to.include({ vigilRoutes: 1, service: 'route-table', version: '2.0.0', total: 15, more: 0 });
     expect(body.routes.filter((r: RouteRow) => !r.declared && !r.exempt).map((r) => `${r.method} ${r.path}`)).to.deep.equal(UNDOCUMENTED);
+    // Built once per 10 s: a route added since is in the table only after that.
+    (open.app as { get: (p: string, h: unknown) => void }).get('/later', answer('GET /later'));
+    const again = RouteSnapshot.parse(await (await fetch(`${open.base}/health/routes`)).json());
+    expect(again).to.deep.equal(body);
+    expect(routeTable(open.app, open.guard.manifest).total).to.equal(16);
 
     const closed = await start(express5, manifest(5, 'mjs', { health: { allowLoopback: false, tokenEnv: 'ROUTES_TOKEN' } }), { env: { ROUTES_TOKEN: TOKEN } });
     running.push(closed);

@@ -82,20 +82,26 @@ export function detailedHandler(source: HealthSource, filter?: (c: ComponentRepo
   };
 }
 
+/** How long `/health/routes` serves the table it built: walking a large app's routes takes a while (about 1 s for 10,000). */
+export const ROUTE_TABLE_CACHE_MS = 10_000;
+
 /**
  * The live route table (`vigil routes --json`'s snapshot), to the callers the
- * detailed endpoints serve; 500 with a reason if it cannot be built.
+ * detailed endpoints serve, built at most once per {@link ROUTE_TABLE_CACHE_MS};
+ * 500 with a reason if it cannot be built.
  */
 export function routesHandler(source: Pick<HealthSource, 'access'>, table: () => unknown): Handler {
+  let cached: { at: number; body: unknown } | undefined;
   return (req, res) => {
     if (refused(source, req, res)) return;
-    let body: unknown;
-    try {
-      body = table();
-    } catch (err) {
-      send(res, 500, { status: 'fail', output: `the route table could not be built: ${err instanceof Error ? err.message : String(err)}` });
-      return;
+    if (!cached || performance.now() - cached.at >= ROUTE_TABLE_CACHE_MS) {
+      try {
+        cached = { at: performance.now(), body: table() };
+      } catch (err) {
+        send(res, 500, { status: 'fail', output: `the route table could not be built: ${err instanceof Error ? err.message : String(err)}` });
+        return;
+      }
     }
-    send(res, 200, body, { 'content-type': 'application/json' });
+    send(res, 200, cached.body, { 'content-type': 'application/json' });
   };
 }
