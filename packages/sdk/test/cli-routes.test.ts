@@ -35,6 +35,24 @@ describe('vigil routes', function () {
     expect(row('GET /health/routes')).to.deep.include({ exempt: 'health' });
   });
 
+  it('a CommonJS app on Express 4 (--app app.cjs) with CommonJS routers: the same table', async () => {
+    const r = await vigil(['routes', '--manifest', 'cjs.yaml', '--app', 'app.cjs', '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    const snapshot = RouteSnapshot.parse(JSON.parse(r.stdout));
+    expect(snapshot).to.include({ service: 'fixture-shop-cjs', total: 13, more: 0 });
+    expect(snapshot).not.to.have.property('version');
+    expect(snapshot.routes.slice(5).map((x) => [x.method, x.path, x.component ?? '-', x.declared, x.source ?? '-'])).to.deep.equal([
+      ['GET', '/api/items', 'catalog', true, './api.cjs'],
+      ['GET', '/api/items/:id', 'catalog', false, './api.cjs'],
+      ['POST', '/api/items', 'catalog', false, './api.cjs'],
+      ['ALL', '/api/any', 'catalog', false, './api.cjs'],
+      ['GET', '/api/admin/stats', 'catalog', false, './api.cjs'],
+      ['DELETE', '/api/admin/cache', 'catalog', false, './api.cjs'],
+      ['GET', '/api/sub/ping', 'catalog', false, './api.cjs'],
+      ['GET', '/legacy/report', '-', false, '-'],
+    ]);
+  });
+
   it('prints the table in aligned columns', async () => {
     const r = await vigil(['routes', '--app', 'app.mjs']);
     expect(r.code, r.stderr).to.equal(0);
