@@ -12,14 +12,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { RouteSnapshot } from '../src/startup/route-table.js';
-import { diffRoutes } from '../src/startup/route-diff.js';
+import { diffRoutes, readSnapshot, SnapshotError } from '../src/startup/route-diff.js';
 import { runVigil } from './helpers/cli.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/route-table/', import.meta.url));
 const vigil = (args: string[], env: NodeJS.ProcessEnv = {}) => runVigil(args, { FIXTURE_RELEASE: '1', ...env }, FIXTURE);
 
 describe('vigil routes', function () {
-  this.timeout(40_000);
+  this.timeout(60_000);
 
   it('--json prints a versioned snapshot of every route, and exits 0', async () => {
     const r = await vigil(['routes', '--app', 'app.mjs', '--json']);
@@ -90,7 +90,7 @@ describe('vigil routes', function () {
 });
 
 describe('vigil diff', function () {
-  this.timeout(60_000);
+  this.timeout(120_000); // child processes: a loaded CI machine takes seconds for each
   let dir: string;
   let v1: string;
   let v2: string;
@@ -187,14 +187,17 @@ describe('vigil diff', function () {
       [await write('array.json', '[]'), 'array.json: (the document): '],
       [path.join(dir, 'absent.json'), 'absent.json: cannot read it: ENOENT'],
     ];
-    // Each as OLD; the first two as NEW too (the same reader reads both).
-    for (const [i, [file, message]] of cases.entries()) {
-      for (const args of i < 2 ? [[file, v2], [v1, file]] : [[file, v2]]) {
-        const r = await vigil(['diff', ...args]);
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(2);
-        expect(r.stderr).to.contain(`vigil diff: ${path.join(dir, message)}`);
-        expect(r.stdout).to.equal('');
-      }
+    // Each read as a snapshot; through the command, two of them (as OLD and as NEW).
+    for (const [file, message] of cases) {
+      const err = await readSnapshot(file).then(() => undefined, (e: unknown) => e);
+      expect(err, file).to.be.instanceOf(SnapshotError);
+      expect((err as Error).message).to.contain(path.join(dir, message));
+    }
+    for (const args of [[cases[0]![0], v2], [v1, cases[2]![0]]]) {
+      const r = await vigil(['diff', ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(2);
+      expect(r.stderr).to.contain(`vigil diff: ${args.includes(cases[0]![0]) ? path.join(dir, cases[0]![1]) : path.join(dir, cases[2]![1])}`);
+      expect(r.stdout).to.equal('');
     }
   });
 
