@@ -33,7 +33,7 @@ import {
 import { runDependencyChecks, type CheckResult } from './startup/dependencies.js';
 import { describeLayer, listRoutes } from './startup/inventory.js';
 import { decide, formatReport, resolveEndpoint, type EndpointResult, type StartupReport } from './startup/report.js';
-import { findUndocumented, healthPaths, routeSnapshot, type UndocumentedFinding } from './startup/route-table.js';
+import { describeUndocumented, findUndocumented, healthPaths, routeSnapshot, type UndocumentedFinding } from './startup/route-table.js';
 import { importRouters, mountLoaded, recount, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
 import { Monitor } from './monitor/monitor.js';
 import { isProbe } from './monitor/marker.js';
@@ -495,6 +495,7 @@ export class VigilGuard {
       const level = c.status === 'fail' ? 'error' : 'warn';
       this.logger[level]({ component: c.name, policy: c.policy, reasons: c.reasons }, `component ${c.name} ${c.status === 'fail' ? 'FAILED (fail-fast)' : 'DEGRADED'}`);
     }
+    if (report.undocumented?.count) this.logger.warn({ undocumentedRoutes: report.undocumented.routes, count: report.undocumented.count }, describeUndocumented(report.undocumented));
     const probes = probePlan(this.manifest);
     for (const w of probes.warnings) this.logger.warn(`unsafe probe opted in: ${w}`);
     for (const n of probes.notProbed) this.logger.info(n);

@@ -16,12 +16,13 @@ import { expect } from 'chai';
 import express5 from 'express';
 // @ts-expect-error express4 is an npm alias of express@4 with no types of its own
 import express4Untyped from 'express4';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { vigil, type VigilGuard } from '../src/index.js';
 import { Manifest, type ManifestInput } from '../src/manifest/schema.js';
 import { METRIC_ROUTE_UNDOCUMENTED } from '../src/semconv.js';
 import { formatReport } from '../src/startup/report.js';
 import { findUndocumented, formatRouteTable, routeTable, RouteSnapshot, type RouteRow } from '../src/startup/route-table.js';
+import { captureLogs } from './helpers/logs.js';
 import { manifestErrorOf } from './helpers/manifest.js';
 import { InProcessReader } from './helpers/metrics.js';
 import { close } from './helpers/servers.js';
@@ -59,8 +60,8 @@ interface Running {
   base: string;
 }
 
-async function start(express: AnyExpress, m: ManifestInput, opts: { telemetry?: boolean; host?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
-  const guard = await vigil({ manifest: m, baseUrl: DIR, telemetry: opts.telemetry ?? false, env: { VIGIL_LOG_LEVEL: 'silent', OTEL_TRACES_EXPORTER: 'none', ...opts.env }, logger: pino({ level: 'silent' }) });
+async function start(express: AnyExpress, m: ManifestInput, opts: { telemetry?: boolean; host?: string; env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<Running> {
+  const guard = await vigil({ manifest: m, baseUrl: DIR, telemetry: opts.telemetry ?? false, env: { VIGIL_LOG_LEVEL: 'silent', OTEL_TRACES_EXPORTER: 'none', ...opts.env }, logger: opts.logger ?? pino({ level: 'silent' }) });
   const app = express();
   guard.mountHealth(app as never);
   await guard.mountRouters(app as never);
@@ -160,15 +161,18 @@ describe('undocumented routes: the finding, the metric, the policy', function ()
   }
 
   async function validated(policy: 'ignore' | 'warn' | 'degrade') {
-    const s = (running = await start(express5, manifest(5, 'mjs', { undocumentedRoutes: { policy, allow: ['GET /internal/*'], internalRouters: ['ops'] } }), { telemetry: true }));
+    const logs = captureLogs();
+    const s = (running = await start(express5, manifest(5, 'mjs', { undocumentedRoutes: { policy, allow: ['GET /internal/*'], internalRouters: ['ops'] } }), { telemetry: true, logger: logs.logger }));
     const report = await s.guard.validate(s.app as never, { server: s.server, throwOnFailure: false });
     const detailed = (await (await fetch(`${s.base}/health/detailed`)).json()) as { status: string; checks: Record<string, Array<{ status: string; observedValue: number; output: string }>> };
-    return { s, report, detailed };
+    const warned = logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string; count?: number }).filter((l) => l.level === 40 && l.msg.includes('undocumented'));
+    return { s, report, detailed, warned };
   }
 
   it('warn (the default): reported in the report and /health/detailed, counted in vigil.route.undocumented, the app passes', async () => {
-    const { s, report, detailed } = await validated('warn');
+    const { s, report, detailed, warned } = await validated('warn');
     expect(report.status).to.equal('pass');
+    expect(warned.map((l) => [l.msg, l.count])).to.deep.equal([[`4 undocumented routes (in Express, not in the manifest): ${UNDOCUMENTED.join(', ')}`, 4]]);
     expect(report.undocumented).to.deep.equal({ policy: 'warn', count: 4, routes: UNDOCUMENTED });
     expect(formatReport(report)).to.contain(`[NOTE] 4 undocumented routes (in Express, not in the manifest): ${UNDOCUMENTED.join(', ')}`);
     expect(detailed.status).to.equal('pass');
@@ -193,7 +197,8 @@ describe('undocumented routes: the finding, the metric, the policy', function ()
   });
 
   it('ignore: not reported, no series', async () => {
-    const { report, detailed } = await validated('ignore');
+    const { report, detailed, warned } = await validated('ignore');
+    expect(warned).to.deep.equal([]);
     expect(report.status).to.equal('pass');
     expect(report.undocumented).to.equal(undefined);
     expect(formatReport(report)).not.to.contain('undocumented');
