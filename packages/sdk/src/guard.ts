@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import { context, ProxyTracerProvider, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { EXIT_INVALID_MANIFEST, ManifestError, VigilStartupError, debugging } from './errors.js';
-import { detailedHandler, livenessHandler, readinessHandler, type HealthSource } from './health/endpoints.js';
+import { detailedHandler, livenessHandler, readinessHandler, routesHandler, type HealthSource } from './health/endpoints.js';
 import type { Phase } from './health/health-json.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadManifest } from './manifest/load.js';
@@ -33,6 +33,7 @@ import {
 import { runDependencyChecks, type CheckResult } from './startup/dependencies.js';
 import { describeLayer, listRoutes } from './startup/inventory.js';
 import { decide, formatReport, resolveEndpoint, type EndpointResult, type StartupReport } from './startup/report.js';
+import { describeUndocumented, findUndocumented, healthPaths, routeSnapshot, type UndocumentedFinding } from './startup/route-table.js';
 import { importRouters, mountLoaded, recount, reimportRouter, type RouterResult, type RouterSlot } from './startup/routers.js';
 import { Monitor } from './monitor/monitor.js';
 import { isProbe } from './monitor/marker.js';
@@ -201,8 +202,8 @@ export class VigilGuard {
   }
 
   /**
-   * Serves `/health`, `/ready`, `/health/detailed` and `/health/business-critical`
-   * (paths from the manifest), and installs Vigil's request accounting (per-route
+   * Serves `/health`, `/ready`, `/health/detailed`, `/health/business-critical`
+   * and the route table `/health/routes` (paths from the manifest), and installs Vigil's request accounting (per-route
    * 5xx share, synthetic requests left out). Call it before mounting routers.
    */
   mountHealth(app: ExpressLike): void {
@@ -221,6 +222,8 @@ export class VigilGuard {
     get(readyPath, readinessHandler(source));
     get(`${path.replace(/\/$/, '')}/detailed`, detailedHandler(source));
     get(`${path.replace(/\/$/, '')}/business-critical`, detailedHandler(source, (c) => c.businessCritical, false));
+    // The live route table, as guarded as the detailed body: it maps the whole API surface.
+    get(healthPaths(this.manifest).routes, routesHandler(source, () => routeSnapshot(app, this.manifest)));
     // After the health routes: an orchestrator polling /ready (503 while starting) is not business traffic.
     this.requests ??= createRequestTracker({ windowMs: this.manifest.monitor.errorRate.window, routes: () => this.state.routes });
     (app.use as unknown as (h: unknown) => void).call(app, this.requests.middleware);
@@ -292,13 +295,13 @@ export class VigilGuard {
     const started = performance.now();
     const importedEarlier = this.routerResults !== undefined;
     const routers = this.routerResults ?? (await this.importRouters());
-    const { routes, endpoints } = this.takeInventory(app);
+    const { routes, endpoints, undocumented } = this.takeInventory(app);
     this.traceInventory(routes.length, endpoints, this.startupContext);
 
     const checks = await runDependencyChecks(this.manifest, this.env, this.baseUrl, this.tracer, this.startupContext);
     // Validation time: the router imports (wherever they ran) plus this call, not the app's own setup between.
     const durationMs = (importedEarlier ? this.importMs : 0) + (performance.now() - started);
-    const report = decide({ manifest: this.manifest, routers, endpoints, checks, routeCount: routes.length, startedAt: this.startedAt, durationMs });
+    const report = decide({ manifest: this.manifest, routers, endpoints, checks, routeCount: routes.length, undocumented, startedAt: this.startedAt, durationMs });
     this.state.report = report;
     this.state.routes = routes;
     this.currentPhase = report.ok ? 'ready' : 'failed';
@@ -343,13 +346,13 @@ export class VigilGuard {
    * The route inventory: recounts the manifest routers' routes, resolves every
    * declared endpoint like a request.
    */
-  private takeInventory(app: ExpressLike): { routes: ReturnType<typeof listRoutes>; endpoints: EndpointResult[] } {
+  private takeInventory(app: ExpressLike): { routes: ReturnType<typeof listRoutes>; endpoints: EndpointResult[]; undocumented: UndocumentedFinding } {
     for (const r of this.routerResults ?? []) recount(r);
     const routes = listRoutes(app);
     const endpoints: EndpointResult[] = Object.entries(this.manifest.components).flatMap(([component, spec]) =>
       spec.endpoints.map((e) => resolveEndpoint(app, component, e)),
     );
-    return { routes, endpoints };
+    return { routes, endpoints, undocumented: findUndocumented(app, this.manifest, routes) };
   }
 
   /** A `vigil.route.inventory` span with one `vigil.route.verdict` event per declared endpoint. */
@@ -440,7 +443,7 @@ export class VigilGuard {
     const report = this.state.report;
     if (!report || !this.app || !this.routerResults) return;
     const before = new Map(report.components.flatMap((c) => c.endpoints).map((e) => [`${e.method} ${e.route}`, e.verdict]));
-    const { routes, endpoints } = this.takeInventory(this.app);
+    const { routes, endpoints, undocumented } = this.takeInventory(this.app);
     this.state.routes = routes;
     const changed = endpoints.filter((e) => before.get(`${e.method} ${e.route}`) !== e.verdict);
     // A verdict that changed is traced (the startup run always is).
@@ -462,6 +465,7 @@ export class VigilGuard {
       endpoints,
       checks,
       routeCount: this.state.routes.length,
+      undocumented,
       startedAt: report.startedAt,
       durationMs: report.durationMs,
     });
@@ -491,6 +495,7 @@ export class VigilGuard {
       const level = c.status === 'fail' ? 'error' : 'warn';
       this.logger[level]({ component: c.name, policy: c.policy, reasons: c.reasons }, `component ${c.name} ${c.status === 'fail' ? 'FAILED (fail-fast)' : 'DEGRADED'}`);
     }
+    if (report.undocumented?.count) this.logger.warn({ undocumentedRoutes: report.undocumented.routes, count: report.undocumented.count }, describeUndocumented(report.undocumented));
     const probes = probePlan(this.manifest);
     for (const w of probes.warnings) this.logger.warn(`unsafe probe opted in: ${w}`);
     for (const n of probes.notProbed) this.logger.info(n);

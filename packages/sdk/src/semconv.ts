@@ -97,6 +97,12 @@ export const REJECT_REASON = {
 // ── Metrics ─────────────────────────────────────────────────────────────────
 export const METRIC_ROUTER_IMPORT = 'vigil.router.import' as const;
 export const METRIC_ROUTE_REGISTERED = 'vigil.route.registered' as const;
+/**
+ * Routes registered in Express that the manifest does not declare (a shadow endpoint is a security
+ * question): one series per service, the count; no per-route label (the routes are in the startup
+ * report and `/health/detailed`). Not exported under `undocumentedRoutes.policy: ignore`.
+ */
+export const METRIC_ROUTE_UNDOCUMENTED = 'vigil.route.undocumented' as const;
 export const METRIC_STARTUP_CHECK = 'vigil.startup.check' as const;
 export const METRIC_STARTUP_DURATION = 'vigil.startup.duration' as const;
 /** 1 when startup validation finished with no fail-fast failure, 0 when one failed. */

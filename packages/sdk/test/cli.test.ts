@@ -1,22 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { runVigil } from './helpers/cli.js';
 
-const TSX = import.meta.resolve('tsx');
-const CLI = fileURLToPath(new URL('../src/cli/vigil.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../examples/marketedge-api/', import.meta.url));
 
-/** Runs `vigil …` in `cwd`; resolves with the exit code and output, never rejects. */
-function vigil(args: string[], env: NodeJS.ProcessEnv = {}, cwd = EXAMPLE): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd, env: { ...process.env, VIGIL_DEMO_BREAK: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** Runs `vigil …` in `cwd` (the example by default) with no demo fault unless asked. */
+const vigil = (args: string[], env: NodeJS.ProcessEnv = {}, cwd = EXAMPLE) => runVigil(args, { VIGIL_DEMO_BREAK: '', ...env }, cwd);
 
 describe('vigil preflight', function () {
   this.timeout(40_000);

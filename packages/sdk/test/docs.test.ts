@@ -24,10 +24,12 @@ import {
   MonitorOptions,
   Probe,
   Recovery,
+  RemovedRoute,
   RouterSpec,
   ShutdownOptions,
   StartupOptions,
   TelemetryOptions,
+  UndocumentedRoutes,
 } from '../src/manifest/schema.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { createRequestTracker } from '../src/monitor/requests.js';
@@ -206,6 +208,8 @@ describe('docs/sdk.md', () => {
     ['#### `monitor.errorRate`', shapeOf(MonitorOptions.shape.errorRate)],
     ['#### `monitor.integration`', shapeOf(MonitorOptions.shape.integration)],
     ...Object.entries(shapeOf(MonitorOptions.shape.integration)).map(([key, schema]): [string, Record<string, z.ZodType>] => [`##### \`integration.${key}\``, shapeOf(schema)]),
+    ['### `undocumentedRoutes`', UndocumentedRoutes.shape],
+    ['### `removedRoutes[]`', RemovedRoute.shape],
   ];
 
   it('flow steps expect what probes expect', () => {

@@ -7,7 +7,7 @@
  */
 import type { Server } from 'node:http';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { expect } from 'chai';
 import express from 'express';
 import { vigil, type VigilGuard } from '../src/index.js';
@@ -29,8 +29,8 @@ import {
   REASON_METRICS,
 } from '../src/semconv.js';
 import { REDACTED, reasonText } from '../src/telemetry/redact.js';
-import { gaugeTemporality } from '../src/telemetry/otel.js';
 import type { CheckOutcome } from '../src/monitor/types.js';
+import { InProcessReader } from './helpers/metrics.js';
 import { close } from './helpers/servers.js';
 import { waitForValue } from './helpers/wait.js';
 
@@ -72,15 +72,6 @@ describe('reasons: bounded, one line, redacted', () => {
     expect(reasonText('login failed (password: hunter22)')).to.equal(`login failed (password: ${REDACTED})`);
   });
 });
-
-/** A reader collected on demand, with the temporality Vigil's own exporter uses (gauges: as last observed). */
-class InProcessReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: (type) => gaugeTemporality(type) });
-  }
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
 
 type Attrs = Record<string, unknown>;
 interface DataPoint {

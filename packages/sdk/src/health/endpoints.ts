@@ -1,7 +1,7 @@
 /**
- * The four health endpoints as plain `(req, res)` handlers, so they work on
+ * The health endpoints as plain `(req, res)` handlers, so they work on
  * Express 4 and 5 alike. `/health` and `/ready` reveal nothing internal; the
- * detailed two are guarded by `decideAccess`.
+ * detailed two and the route table are guarded by `decideAccess`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ComponentReport, StartupReport } from '../startup/report.js';
@@ -22,6 +22,14 @@ export interface HealthSource {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Answers 401 and returns true when the caller may not read the detailed endpoints (see `decideAccess`). */
+function refused(source: Pick<HealthSource, 'access'>, req: IncomingMessage, res: ServerResponse): boolean {
+  const decision = decideAccess(source.access(), req.headers.authorization, req.socket.remoteAddress);
+  if (decision.allowed) return false;
+  send(res, decision.status, { status: 'fail', output: decision.reason }, { 'www-authenticate': 'Bearer realm="vigil"' });
+  return true;
+}
 
 function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -65,15 +73,35 @@ export function readinessHandler(source: HealthSource): Handler {
  */
 export function detailedHandler(source: HealthSource, filter?: (c: ComponentReport) => boolean, includeGlobal = true): Handler {
   return (req, res) => {
-    const decision = decideAccess(source.access(), req.headers.authorization, req.socket.remoteAddress);
-    if (!decision.allowed) {
-      send(res, decision.status, { status: 'fail', output: decision.reason }, { 'www-authenticate': 'Bearer realm="vigil"' });
-      return;
-    }
+    if (refused(source, req, res)) return;
     const shown = new Set((source.report()?.components ?? []).filter((c) => !filter || filter(c)).map((c) => c.name));
     void source.refresh(shown).then(() => {
       const body = detailedBody(source.report(), source.phase(), source.meta, filter, source.runtime(), includeGlobal);
       send(res, body.status === 'fail' ? 503 : 200, body);
     });
+  };
+}
+
+/** How long `/health/routes` serves the table it built: walking a large app's routes takes a while (about 1 s for 10,000). */
+export const ROUTE_TABLE_CACHE_MS = 10_000;
+
+/**
+ * The live route table (`vigil routes --json`'s snapshot), to the callers the
+ * detailed endpoints serve, built at most once per {@link ROUTE_TABLE_CACHE_MS};
+ * 500 with a reason if it cannot be built.
+ */
+export function routesHandler(source: Pick<HealthSource, 'access'>, table: () => unknown): Handler {
+  let cached: { at: number; body: unknown } | undefined;
+  return (req, res) => {
+    if (refused(source, req, res)) return;
+    if (!cached || performance.now() - cached.at >= ROUTE_TABLE_CACHE_MS) {
+      try {
+        cached = { at: performance.now(), body: table() };
+      } catch (err) {
+        send(res, 500, { status: 'fail', output: `the route table could not be built: ${err instanceof Error ? err.message : String(err)}` });
+        return;
+      }
+    }
+    send(res, 200, cached.body, { 'content-type': 'application/json' });
   };
 }

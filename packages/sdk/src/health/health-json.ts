@@ -6,6 +6,7 @@
  */
 import { known, type CheckOutcome, type CheckStatus, type MonitorCheck } from '../monitor/types.js';
 import { describeLayer } from '../startup/inventory.js';
+import { describeUndocumented } from '../startup/route-table.js';
 import { reasonText } from '../telemetry/redact.js';
 import { worst, type ComponentReport, type HealthStatus, type StartupReport } from '../startup/report.js';
 
@@ -155,11 +156,18 @@ export function detailedBody(
   for (const c of components) Object.assign(checks, componentChecks(c, time));
   const runtimeChecks = (runtime?.checks ?? []).filter((v) => (v.check.component ? names.has(v.check.component) : includeGlobal));
   for (const v of runtimeChecks) (checks[v.check.healthKey] ??= []).push(runtimeEntry(v.check, v.state));
+  // Undocumented routes belong to no component: listed with the app-wide checks.
+  const undocumented = includeGlobal && report.undocumented?.count ? report.undocumented : undefined;
+  if (undocumented) {
+    checks['routes:undocumented'] = [
+      { componentId: 'routes', componentType: 'route', status: 'warn', observedValue: undocumented.count, observedUnit: 'undocumented routes', output: describeUndocumented(undocumented), time },
+    ];
+  }
 
   // A component's status now: the worse of its startup verdict and its runtime checks.
   const statusOf = (c: ComponentReport) => worst([c.status, runtime?.componentStatus(c.name) ?? 'pass']);
   const globalStatuses = known(runtimeChecks.filter((v) => !v.check.component).map((v) => v.state.status));
-  const status = worst([...components.map(statusOf), ...globalStatuses]);
+  const status = worst([...components.map(statusOf), ...globalStatuses, undocumented?.policy === 'degrade' ? 'warn' : 'pass']);
   const affected = new Set(components.flatMap((c) => c.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`)));
   const bad = (v: (typeof runtimeChecks)[number]) => v.state.status === 'fail' || v.state.status === 'warn';
   for (const v of runtimeChecks) if (bad(v)) for (const e of v.state.outcome.affectedEndpoints ?? []) affected.add(e);

@@ -479,6 +479,31 @@ export const MonitorOptions = z.strictObject({
 });
 export type MonitorOptions = z.output<typeof MonitorOptions>;
 
+// ── The route contract: routes Express has that the manifest does not declare, and removals meant to happen ──
+/** `METHOD /path`, the method or `*`; in the path `*` matches anything (`GET /internal/*`). */
+const RoutePattern = z
+  .string()
+  .max(1000)
+  .regex(/^(?:\*|[A-Za-z]+) \/\S*$/, 'expected "METHOD /path" (the method or "*"; "*" in the path matches anything), e.g. "GET /internal/*"');
+/** What to do with routes registered in Express but declared nowhere in the manifest (a shadow endpoint is a security question). */
+export const UndocumentedRoutes = z.strictObject({
+  /** `ignore`: not reported. `warn`: reported (startup report, `/health/detailed`), never fails the app. `degrade`: reported, and the app starts degraded. */
+  policy: z.enum(['ignore', 'warn', 'degrade']).default('warn'),
+  /** Routes that need no declaration, e.g. `GET /internal/*`. */
+  allow: z.array(RoutePattern).max(1000).default([]),
+  /** Manifest routers (by name) whose routes are internal: never a finding. */
+  internalRouters: z.array(Name).max(1000).default([]),
+});
+export type UndocumentedRoutes = z.output<typeof UndocumentedRoutes>;
+/** A route removed on purpose: `vigil diff` shows it as intended instead of failing. */
+export const RemovedRoute = z.strictObject({
+  /** `METHOD /path` as the previous release had it, e.g. `GET /api/v1/legacy`. */
+  route: z.string().max(1000).regex(/^[A-Za-z]+ \/\S*$/, 'expected "METHOD /path", e.g. "GET /api/v1/legacy"').transform((r) => r.replace(/^\S+/, (m) => m.toUpperCase())),
+  /** Why: shown by `vigil diff`. */
+  reason: z.string().min(1).max(500),
+});
+export type RemovedRoute = z.output<typeof RemovedRoute>;
+
 export const Manifest = z
   .strictObject({
     /** `service.name`; `OTEL_SERVICE_NAME` overrides it. */
@@ -495,6 +520,8 @@ export const Manifest = z
     shutdown: ShutdownOptions.default(() => ShutdownOptions.parse({})),
     telemetry: TelemetryOptions.default(() => TelemetryOptions.parse({})),
     monitor: MonitorOptions.default(() => MonitorOptions.parse({})),
+    undocumentedRoutes: UndocumentedRoutes.default(() => UndocumentedRoutes.parse({})),
+    removedRoutes: z.array(RemovedRoute).max(10_000).default([]),
   })
   .superRefine((m, ctx) => {
     for (const issue of crossChecks(m)) ctx.addIssue({ code: 'custom', ...issue });

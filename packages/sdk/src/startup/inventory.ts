@@ -146,6 +146,8 @@ function childStack(layer: LayerInternal): LayerInternal[] | undefined {
   const h = layer.handle;
   if (typeof h !== 'function') return undefined;
   if (Array.isArray((h as Partial<RouterInternal>).stack)) return (h as unknown as RouterInternal).stack;
+  // An app given to a Router's use() (not app.use()) is a plain middleware: no mounted_app closure.
+  if (isApp(unwrap(h))) return stackOf(unwrap(h));
   const sub = subAppOf(layer);
   return sub ? stackOf(sub) : undefined;
 }

@@ -11,6 +11,7 @@ import { formatDuration } from '../util/duration.js';
 import type { CheckResult } from './dependencies.js';
 import { describeLayer, resolveRoute, type AnsweringLayer, type Verdict } from './inventory.js';
 import type { RouterResult } from './routers.js';
+import { describeUndocumented, type UndocumentedFinding } from './route-table.js';
 
 /** `pass`: healthy. `warn`: a `degrade` component failed. `fail`: a `fail-fast` component failed. */
 export type HealthStatus = 'pass' | 'warn' | 'fail';
@@ -72,6 +73,8 @@ export interface StartupReport {
   missingEndpoints: string[];
   /** How many routes Express has in all. */
   routeCount: number;
+  /** Routes in Express that the manifest does not declare (absent under `undocumentedRoutes.policy: ignore`). */
+  undocumented?: UndocumentedFinding;
   startedAt: Date;
   durationMs: number;
 }
@@ -82,6 +85,7 @@ export interface ReportInputs {
   endpoints: EndpointResult[];
   checks: CheckResult[];
   routeCount: number;
+  undocumented?: UndocumentedFinding;
   startedAt: Date;
   durationMs: number;
 }
@@ -100,7 +104,9 @@ export function decide(inputs: ReportInputs): StartupReport {
     const status: HealthStatus = reasons.length ? (spec.policy === 'fail-fast' ? 'fail' : 'warn') : warnings.length ? 'warn' : 'pass';
     return { name, policy: spec.policy, businessCritical: spec.businessCritical, status, reasons: [...reasons, ...warnings], warnings, routers, endpoints, checks };
   });
-  const status = worst(components.map((c) => c.status));
+  const undocumented = inputs.undocumented?.policy === 'ignore' ? undefined : inputs.undocumented;
+  // `degrade`: an undocumented route starts the app degraded; `warn` only reports it.
+  const status = worst([...components.map((c) => c.status), undocumented?.policy === 'degrade' && undocumented.count > 0 ? 'warn' : 'pass']);
   return {
     service: inputs.manifest.service,
     ok: status !== 'fail',
@@ -108,6 +114,7 @@ export function decide(inputs: ReportInputs): StartupReport {
     components,
     missingEndpoints: inputs.endpoints.filter((e) => !e.registered).map((e) => `${e.method} ${e.route}`),
     routeCount: inputs.routeCount,
+    ...(undocumented ? { undocumented } : {}),
     startedAt: inputs.startedAt,
     durationMs: inputs.durationMs,
   };
@@ -149,6 +156,7 @@ export function formatReport(report: StartupReport): string {
     }
   }
   if (report.missingEndpoints.length) lines.push(`  Missing critical endpoints: ${report.missingEndpoints.join(', ')}`);
+  if (report.undocumented?.count) lines.push(`  [${report.undocumented.policy === 'degrade' ? 'WARN' : 'NOTE'}] ${describeUndocumented(report.undocumented)}`);
   return lines.join('\n');
 }
 

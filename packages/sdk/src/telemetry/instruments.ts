@@ -25,6 +25,7 @@ import {
   METRIC_COMPONENT_HEALTHY,
   METRIC_INSTANCE_RUNNING,
   METRIC_ROUTE_REGISTERED,
+  METRIC_ROUTE_UNDOCUMENTED,
   METRIC_ROUTER_IMPORT,
   METRIC_STARTUP_CHECK,
   METRIC_STARTUP_DURATION,
@@ -106,6 +107,7 @@ export function startupPoints(state: StartupState): Record<string, Point[]> {
     [METRIC_COMPONENT_HEALTHY]: components,
     [METRIC_STARTUP_SUCCESS]: [[report.ok ? 1 : 0, {}]],
     [METRIC_CHECK_REASON]: reasons,
+    [METRIC_ROUTE_UNDOCUMENTED]: report.undocumented ? [[report.undocumented.count, {}]] : [],
   };
 }
 
@@ -119,6 +121,7 @@ const DESCRIPTIONS: Record<string, string> = {
   [METRIC_COMPONENT_HEALTHY]: '1 while the component passes startup validation',
   [METRIC_STARTUP_SUCCESS]: '1 when startup validation finished with no fail-fast failure',
   [METRIC_CHECK_REASON]: REASON_DESCRIPTION,
+  [METRIC_ROUTE_UNDOCUMENTED]: 'Routes registered in Express that the manifest does not declare',
   [METRIC_INSTANCE_RUNNING]: '1 while the instance runs, 0 in its last export after a clean shutdown',
 };
 
