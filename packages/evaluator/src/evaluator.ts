@@ -356,7 +356,7 @@ export class Evaluator {
         ...(a.assessment.impact.context ? { contextHeadline: this.config.contexts[a.assessment.impact.context]?.headline } : {}),
         signals: a.assessment.signals.map((s) => ({ kind: s.kind, subject: s.subject, ...(s.reason ? { reason: s.reason } : {}), labels: s.labels })),
       })),
-      releases: this.releases.status(),
+      releases: this.releases.status(now),
       notifiers: this.notifiers.map((n) => n.health()),
       history: this.history.slice(-100),
       ...(this.stateFile && {

@@ -162,7 +162,7 @@ export class ReleaseTracker {
       delete svc.findings;
       return undefined;
     }
-    const counted = Object.values(current.instances).filter((i) => live(i) && i.lastSeen - i.firstSeen >= this.options.settle);
+    const counted = Object.values(current.instances).filter((i) => this.counts(i, now));
     if (counted.length === 0) return svc.findings?.version === current.version ? svc.findings : undefined;
     const served = new Set(counted.flatMap((i) => Object.keys(i.routes)));
     const intended = new Set(counted.flatMap((i) => i.intended));
@@ -186,8 +186,13 @@ export class ReleaseTracker {
     return findings;
   }
 
-  /** For `/api/status`: each service's versions (oldest first) and the newest one's removals. */
-  status(): Array<{ service: string; environment?: string; versions: Array<{ version: string; firstSeen: string; instances: number; routes: number }>; removed?: string[]; previous?: string }> {
+  /** The settle rule: an instance counts while it is live and once it has reported its set for `settle`. */
+  private counts(i: VersionSet['instances'][string], now: number): boolean {
+    return now - i.lastSeen <= this.staleAfter && i.lastSeen - i.firstSeen >= this.options.settle;
+  }
+
+  /** For `/api/status`: each service's versions (oldest first: instances, those counted now, routes) and the newest one's removals. */
+  status(now: number): Array<{ service: string; environment?: string; versions: Array<{ version: string; firstSeen: string; instances: number; counted: number; routes: number }>; removed?: string[]; previous?: string }> {
     return [...this.services.values()].map((s) => ({
       service: s.service,
       ...(s.environment ? { environment: s.environment } : {}),
@@ -195,6 +200,7 @@ export class ReleaseTracker {
         version: v.version,
         firstSeen: new Date(v.firstSeen).toISOString(),
         instances: Object.keys(v.instances).length,
+        counted: Object.values(v.instances).filter((i) => this.counts(i, now)).length,
         routes: new Set(Object.values(v.instances).flatMap((i) => Object.keys(i.routes))).size,
       })),
       ...(s.findings ? { previous: s.findings.previous, removed: s.findings.removed.map((f) => f.route) } : {}),
