@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/wait.js';
 
 interface DirectPayload { status: string; alert: { labels: Record<string, string>; annotations: Record<string, string> } }
 
-const FIXTURE = path.join(REPO_ROOT, 'test/fixtures/release-app.mjs');
+const FIXTURES = { express5: path.join(REPO_ROOT, 'test/fixtures/release-app.mjs'), express4: path.join(REPO_ROOT, 'test/fixtures/release-app-express4.cjs') };
 
 describe('e2e: release over release (a route removed since the previous version pages)', function () {
   this.timeout(120_000);
@@ -55,8 +55,8 @@ describe('e2e: release over release (a route removed since the previous version 
   }
 
   /** Runs the fixture as `version`; resolves with its URL once it has validated (its startup verdict on the LISTENING line). */
-  async function run(e: RunningEvaluator, version: string, dropUsers: boolean): Promise<{ app: NodeChild; url: string; verdict: string }> {
-    const app = spawnNode(FIXTURE, [], { ...otlpJsonEvery1s(e.otlpMetricsUrl), APP_VERSION: version, DROP_USERS: dropUsers ? '1' : '0', VIGIL_LOG_LEVEL: 'warn' });
+  async function run(e: RunningEvaluator, version: string, dropUsers: boolean, fixture = FIXTURES.express5): Promise<{ app: NodeChild; url: string; verdict: string }> {
+    const app = spawnNode(fixture, [], { ...otlpJsonEvery1s(e.otlpMetricsUrl), APP_VERSION: version, DROP_USERS: dropUsers ? '1' : '0', VIGIL_LOG_LEVEL: 'warn' });
     apps.push(app);
     const [, port, verdict] = await waitFor(() => /LISTENING (\d+) (\w+)/.exec(app.output()) ?? undefined, { timeoutMs: 30_000, intervalMs: 50, what: `release-app ${version} to listen` });
     return { app, url: `http://127.0.0.1:${port}`, verdict: verdict! };
@@ -76,30 +76,32 @@ describe('e2e: release over release (a route removed since the previous version 
   const releasePages = () => hook.received.filter((r) => r.path === '/direct').map((r) => r.body as DirectPayload).filter((p) => p.status === 'firing');
   const firingInHistory = (e: RunningEvaluator) => e.evaluator.status().history.filter((h) => h.status === 'firing');
 
-  it('pages "GET /api/v1/users removed since 1.4.2" when 1.5.0 no longer serves it, and nothing while 1.4.2 starts', async () => {
-    const e = await evaluator();
-    const v1 = await run(e, '1.4.2', false);
-    expect(v1.verdict).to.equal('pass');
-    expect((await fetch(`${v1.url}/api/v1/users`)).status).to.equal(200);
-    const { v } = await counted(e, '1.4.2');
-    expect(v.routes).to.be.greaterThan(2);
-    // 1.4.2 has started, reported and settled: nothing was sent.
-    expect(firingInHistory(e)).to.deep.equal([]);
+  for (const [name, fixture] of Object.entries(FIXTURES)) {
+    it(`${name}: pages "GET /api/v1/users removed since 1.4.2" when 1.5.0 no longer serves it, and nothing while 1.4.2 starts`, async () => {
+      const e = await evaluator();
+      const v1 = await run(e, '1.4.2', false, fixture);
+      expect(v1.verdict).to.equal('pass');
+      expect((await fetch(`${v1.url}/api/v1/users`)).status).to.equal(200);
+      const { v } = await counted(e, '1.4.2');
+      expect(v.routes).to.be.greaterThan(2);
+      // 1.4.2 has started, reported and settled: nothing was sent.
+      expect(firingInHistory(e)).to.deep.equal([]);
 
-    v1.app.proc.kill('SIGTERM');
-    await v1.app.exited;
-    const v2 = await run(e, '1.5.0', true);
-    expect(v2.verdict, 'the manifest was edited along with the removal: startup is green').to.equal('pass');
-    expect((await fetch(`${v2.url}/api/v1/users`)).status).to.equal(404);
-    expect((await fetch(`${v2.url}/api/v1/profile`)).status).to.equal(200);
+      v1.app.proc.kill('SIGTERM');
+      await v1.app.exited;
+      const v2 = await run(e, '1.5.0', true, fixture);
+      expect(v2.verdict, 'the manifest was edited along with the removal: startup is green').to.equal('pass');
+      expect((await fetch(`${v2.url}/api/v1/users`)).status).to.equal(404);
+      expect((await fetch(`${v2.url}/api/v1/profile`)).status).to.equal(200);
 
-    const [page] = await waitFor(() => (releasePages().length ? releasePages() : undefined), { timeoutMs: 30_000, intervalMs: 100, what: 'the release page on the webhook' });
-    expect(page!.alert.labels).to.include({ service: 'release-fixture', component: 'accounts', severity: 'critical', rule: 'accounts-api' });
-    expect(page!.alert.annotations.summary).to.contain('GET /api/v1/users').and.to.contain('1.4.2');
-    expect(page!.alert.annotations.summary).to.equal('release-fixture: GET /api/v1/users removed since 1.4.2 (not served by 1.5.0)');
-    // Only the removed route: the routes 1.5.0 still serves are not named.
-    expect(page!.alert.annotations.affected).to.not.contain('/api/v1/profile');
-  });
+      const [page] = await waitFor(() => (releasePages().length ? releasePages() : undefined), { timeoutMs: 30_000, intervalMs: 100, what: 'the release page on the webhook' });
+      expect(page!.alert.labels).to.include({ service: 'release-fixture', component: 'accounts', severity: 'critical', rule: 'accounts-api' });
+      expect(page!.alert.annotations.summary).to.contain('GET /api/v1/users').and.to.contain('1.4.2');
+      expect(page!.alert.annotations.summary).to.equal('release-fixture: GET /api/v1/users removed since 1.4.2 (not served by 1.5.0)');
+      // Only the removed route: the routes 1.5.0 still serves are not named.
+      expect(page!.alert.annotations.affected).to.not.contain('/api/v1/profile');
+    });
+  }
 
   it('sends no page when 1.5.0 keeps every route', async () => {
     const e = await evaluator();
