@@ -79,6 +79,9 @@ const MAX_VERSION_LENGTH = 100;
 
 export class ReleaseTracker {
   private services = new Map<string, ServiceReleases>();
+  /** Services whose sets changed since their last comparison, and what each comparison saw (version and counted instances). */
+  private readonly changed = new Set<string>();
+  private readonly compared = new Map<string, string>();
   /** Bumped on every change, so the state file is rewritten. */
   revision = 0;
 
@@ -110,20 +113,28 @@ export class ReleaseTracker {
       }
       const had = v.instances[r.instance];
       if (!had && Object.keys(v.instances).length >= MAX_INSTANCES_PER_VERSION) continue;
-      const routes: Record<string, string> = {};
+      let routes: Record<string, string> = {};
       let overflow = r.overflow;
+      let kept = 0;
       for (const [route, component] of r.routes) {
-        if (Object.keys(routes).length >= this.options.maxRoutes) overflow++;
-        else routes[route] = component;
+        if (kept >= this.options.maxRoutes) overflow++;
+        else if (routes[route] === undefined) (routes[route] = component), kept++;
       }
-      v.instances[r.instance] = {
-        firstSeen: Math.min(had?.firstSeen ?? r.observedAt, r.observedAt),
-        lastSeen: Math.max(had?.lastSeen ?? r.observedAt, r.observedAt),
-        overflow,
-        routes,
-        intended: [...r.intended].slice(0, this.options.maxRoutes),
-      };
+      const intended = [...r.intended].slice(0, this.options.maxRoutes);
+      const firstSeen = Math.min(had?.firstSeen ?? r.observedAt, r.observedAt);
+      const lastSeen = Math.max(had?.lastSeen ?? r.observedAt, r.observedAt);
+      // The same set as this instance's last one (the usual export): only the times move, and
+      // neither a comparison nor a state-file write is due.
+      if (had && had.overflow === overflow && sameRoutes(had.routes, routes) && had.intended.join('\n') === intended.join('\n')) {
+        Object.assign(had, { firstSeen, lastSeen });
+        continue;
+      }
+      // Instances of one version mostly serve the same set: it is held once.
+      const twin = Object.values(v.instances).find((i) => i !== had && sameRoutes(i.routes, routes));
+      if (twin) routes = twin.routes;
+      v.instances[r.instance] = { firstSeen, lastSeen, overflow, routes, intended };
       this.revision++;
+      this.changed.add(key);
     }
   }
 
@@ -131,8 +142,8 @@ export class ReleaseTracker {
   signals(now: number): Signal[] {
     if (!this.options.enabled) return [];
     const out: Signal[] = [];
-    for (const svc of this.services.values()) {
-      const findings = this.compare(svc, now);
+    for (const [key, svc] of this.services) {
+      const findings = this.compare(key, svc, now);
       if (!findings || findings.removed.length === 0) continue;
       const shown = findings.removed.slice(0, this.options.maxAlerted);
       const base = { kind: 'release' as const, service: svc.service, instance: '', ...(svc.environment ? { environment: svc.environment } : {}), failing: true, labels: { [ATTR_SERVICE_VERSION]: findings.version } };
@@ -149,7 +160,7 @@ export class ReleaseTracker {
   }
 
   /** The newest version's removals, recomputed when a counted instance exists, else the last ones held. */
-  private compare(svc: ServiceReleases, now: number): Findings | undefined {
+  private compare(key: string, svc: ServiceReleases, now: number): Findings | undefined {
     const live = (i: VersionSet['instances'][string]) => now - i.lastSeen <= this.staleAfter;
     // The newest version (by first-seen time) that has a live instance: after a rollback to a
     // version already known, the one rolled back from is no longer "the new version".
@@ -162,14 +173,21 @@ export class ReleaseTracker {
       delete svc.findings;
       return undefined;
     }
-    const counted = Object.values(current.instances).filter((i) => this.counts(i, now));
-    if (counted.length === 0) return svc.findings?.version === current.version ? svc.findings : undefined;
-    const served = new Set(counted.flatMap((i) => Object.keys(i.routes)));
+    const ids = Object.keys(current.instances).filter((id) => this.counts(current.instances[id]!, now));
+    if (ids.length === 0) return svc.findings?.version === current.version ? svc.findings : undefined;
+    // Recomputed only when a set changed or other instances count: not every evaluation.
+    const seen = JSON.stringify([previous.version, current.version, ids]);
+    if (!this.changed.has(key) && this.compared.get(key) === seen && svc.findings?.version === current.version) return svc.findings;
+    this.changed.delete(key);
+    this.compared.set(key, seen);
+    const counted = ids.map((id) => current.instances[id]!);
+    const served = new Set<string>();
+    for (const routes of new Set(counted.map((i) => i.routes))) for (const route in routes) served.add(route);
     const intended = new Set(counted.flatMap((i) => i.intended));
     for (const r of this.options.intendedRemovals) if (!r.service || r.service === svc.service) intended.add(r.route);
     const overflow = Math.max(...counted.map((i) => i.overflow));
     const before = new Map<string, string>();
-    for (const i of Object.values(previous.instances)) for (const [route, component] of Object.entries(i.routes)) if (!before.get(route)) before.set(route, component);
+    for (const routes of new Set(Object.values(previous.instances).map((i) => i.routes))) for (const route in routes) if (!before.get(route)) before.set(route, routes[route]!);
     const old = new Map((svc.findings?.version === current.version ? svc.findings.removed : []).map((f) => [f.route, f.since]));
     const removed =
       overflow > 0
@@ -212,8 +230,20 @@ export class ReleaseTracker {
   }
 
   restore(snapshot: ReleasesSnapshot): void {
+    this.compared.clear();
     this.services = new Map(
       snapshot.slice(0, MAX_SERVICES).map((s) => [JSON.stringify([s.service, s.environment ?? '']), { ...structuredClone(s), versions: structuredClone(s.versions).slice(-this.options.keepVersions) }]),
     );
   }
+}
+
+/** Whether two route sets hold the same routes with the same components. */
+function sameRoutes(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true;
+  let n = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  return n === Object.keys(a).length;
 }
