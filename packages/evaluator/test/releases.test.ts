@@ -5,13 +5,21 @@
  * that names the route and the previous version.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { METRIC_ROUTE_REMOVAL_INTENDED, METRIC_ROUTE_SERVED, METRIC_ROUTE_SERVED_OVERFLOW } from '@vigil/sdk/semconv';
 import { pino } from 'pino';
 import { EvaluatorConfig, ReleaseOptions, type EvaluatorConfigInput } from '../src/config/schema.js';
 import { Evaluator } from '../src/evaluator.js';
 import { ReleaseTracker, type RouteSetReport } from '../src/releases/tracker.js';
+import { OtlpSource } from '../src/config/schema.js';
+import { createOtlpReceiver } from '../src/sources/otlp.js';
 import { parseState, serializeState } from '../src/state/persist.js';
 
 const T0 = Date.parse('2030-01-01T10:00:00.000Z');
@@ -190,5 +198,49 @@ describe('release over release: the evaluator pages a removed route', () => {
     now = T0 + 45_000;
     expect(second.evaluate().map((n) => n.status)).to.deep.equal(['resolved']);
     await second.stop();
+  });
+});
+
+describe('release over release: the OTLP receiver reads the served set', () => {
+  /** Exports once, through the real OTLP/HTTP protobuf exporter, what `observe` observes under `resource`; returns the reports the receiver made. */
+  async function exportOnce(resource: Record<string, string>, observe: { served: Array<[string, string, string?]>; overflow?: number; intended?: Array<[string, string]> }): Promise<RouteSetReport[]> {
+    const reports: RouteSetReport[] = [];
+    const receiver = createOtlpReceiver({ config: OtlpSource.parse({ type: 'otlp' }), env: {}, onSignals: () => undefined, onRoutes: (r) => reports.push(...r) });
+    const server = http.createServer(receiver.handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/metrics`;
+    const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url }), exportIntervalMillis: 3_600_000 });
+    const provider = new MeterProvider({ resource: resourceFromAttributes(resource), readers: [reader] });
+    const meter = provider.getMeter('test');
+    const served = meter.createObservableGauge(METRIC_ROUTE_SERVED);
+    const overflow = meter.createObservableGauge(METRIC_ROUTE_SERVED_OVERFLOW);
+    const intended = meter.createObservableGauge(METRIC_ROUTE_REMOVAL_INTENDED);
+    meter.addBatchObservableCallback((result) => {
+      for (const [method, route, component] of observe.served) result.observe(served, 1, { 'http.request.method': method, 'http.route': route, ...(component ? { 'vigil.component': component } : {}) });
+      if (observe.overflow !== undefined) result.observe(overflow, observe.overflow);
+      for (const [method, route] of observe.intended ?? []) result.observe(intended, 1, { 'http.request.method': method, 'http.route': route });
+    }, [served, overflow, intended]);
+    try {
+      await reader.forceFlush();
+      return [...reports]; // the shutdown below exports once more
+    } finally {
+      await provider.shutdown();
+      await new Promise((r) => server.close(r));
+    }
+  }
+  const RESOURCE = { 'service.name': 'shop', 'service.instance.id': 'pod-1', 'service.version': '1.5.0', 'deployment.environment.name': 'prod' };
+
+  it('one report per resource: version, instance, routes with their component, overflow, intended removals', async () => {
+    const [r, ...more] = await exportOnce(RESOURCE, { served: [['GET', '/api/v1/orders'], ['GET', '/api/v1/profile', 'accounts']], overflow: 0, intended: [['GET', '/api/v1/users']] });
+    expect(more).to.deep.equal([]);
+    expect(r).to.include({ service: 'shop', instance: 'pod-1', version: '1.5.0', environment: 'prod', overflow: 0 });
+    expect([...r!.routes]).to.deep.equal([['GET /api/v1/orders', ''], ['GET /api/v1/profile', 'accounts']]);
+    expect([...r!.intended]).to.deep.equal(['GET /api/v1/users']);
+  });
+
+  it('no report without service.version, nor without the overflow gauge (a set the SDK did not finish)', async () => {
+    const { ['service.version']: _, ...unversioned } = RESOURCE;
+    expect(await exportOnce(unversioned, { served: [['GET', '/a']], overflow: 0 })).to.deep.equal([]);
+    expect(await exportOnce(RESOURCE, { served: [['GET', '/a']] })).to.deep.equal([]);
   });
 });
