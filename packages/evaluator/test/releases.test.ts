@@ -135,6 +135,16 @@ describe('release over release: the tracker', () => {
     expect(capped.signals(T0 + 40_000), 'the new set overflowed: a route beyond the cap is unknown').to.deep.equal([]);
   });
 
+  it('keeps at most 50 instances per version: a new one replaces the one heard from longest ago', () => {
+    const t = tracker();
+    t.ingest([report('1.4.2', OLD, T0), report('1.4.2', OLD, T0 + 5000)]);
+    for (let i = 0; i < 60; i++) t.ingest([report('1.5.0', OLD, T0 + 6000 + i, { instance: `old-${i}` })]);
+    expect(t.status(T0 + 6000)[0]!.versions[1]!.instances).to.equal(50);
+    // Long after those are gone, a new instance of 1.5.0 still counts.
+    t.ingest([report('1.5.0', NEW, T0 + 200_000, { instance: 'new' }), report('1.5.0', NEW, T0 + 220_000, { instance: 'new' })]);
+    expect(t.signals(T0 + 220_000).map((s) => s.subject)).to.deep.equal(['GET /api/v1/users']);
+  });
+
   it('ignores reports without a version, or with a version too long to be one', () => {
     const t = tracker();
     t.ingest([report('', OLD, T0), report('x'.repeat(101), OLD, T0)]);

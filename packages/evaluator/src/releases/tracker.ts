@@ -112,7 +112,11 @@ export class ReleaseTracker {
         if (!svc.versions.includes(v)) continue; // a report older than every kept version
       }
       const had = v.instances[r.instance];
-      if (!had && Object.keys(v.instances).length >= MAX_INSTANCES_PER_VERSION) continue;
+      if (!had && Object.keys(v.instances).length >= MAX_INSTANCES_PER_VERSION) {
+        // Full (instances come and go, each with a new id): the one heard from longest ago makes room.
+        const oldest = Object.entries(v.instances).reduce((a, b) => (b[1].lastSeen < a[1].lastSeen ? b : a));
+        delete v.instances[oldest[0]];
+      }
       let routes: Record<string, string> = {};
       let overflow = r.overflow;
       let kept = 0;
