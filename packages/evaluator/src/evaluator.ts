@@ -41,7 +41,7 @@ import { SignalStore } from './state/store.js';
 import { signalKey } from './signals/types.js';
 import { registerInstruments, type EvaluatorInstruments } from './telemetry.js';
 import { createApiServer } from './api/server.js';
-import { ReleaseTracker } from './releases/tracker.js';
+import { ReleaseTracker, type RouteSetReport } from './releases/tracker.js';
 
 export interface EvaluatorDeps {
   logger: Logger;
@@ -110,7 +110,14 @@ export class Evaluator {
     const onSignals = (signals: Signal[], receivedAt: number) => this.store.ingest(signals, receivedAt);
     const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);
     if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, onRoutes: (reports) => this.releases.ingest(reports), now: this.now });
-    else this.prometheus = createPrometheusSource({ config: config.source, onSignals, now: this.now, logger: deps.logger.child({ module: 'prometheus-source' }) });
+    else
+      this.prometheus = createPrometheusSource({
+        config: config.source,
+        onSignals,
+        ...(config.releases.enabled && { onRoutes: (reports: RouteSetReport[]) => this.releases.ingest(reports) }),
+        now: this.now,
+        logger: deps.logger.child({ module: 'prometheus-source' }),
+      });
     if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers, () => this.receiver?.stats().rejectedBy ?? {});
     this.startedAt = this.now();
     if (config.state) {
