@@ -5,13 +5,15 @@
  * without that route and with the manifest no longer declaring it (its startup
  * is green). The evaluator's webhook (a receiver on 127.0.0.1) gets a page
  * naming "GET /api/v1/users" and "1.4.2"; no page while 1.4.2 starts, and none
- * when 1.5.0 keeps every route.
+ * when 1.5.0 keeps every route. The same with the Express 4 CommonJS variant,
+ * and through the production path (the real Collector → Prometheus → the
+ * Prometheus source).
  */
 import path from 'node:path';
 import { expect } from 'chai';
 import { otlpJsonEvery1s, spawnNode, type NodeChild } from '../helpers/example.js';
 import { startEvaluator, type RunningEvaluator } from '../helpers/evaluator.js';
-import { REPO_ROOT, startWebhookReceiver, type WebhookReceiver } from '../helpers/rig.js';
+import { REPO_ROOT, startCollector, startPrometheus, startWebhookReceiver, type Collector, type Prometheus, type WebhookReceiver } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface DirectPayload { status: string; alert: { labels: Record<string, string>; annotations: Record<string, string> } }
@@ -39,9 +41,9 @@ describe('e2e: release over release (a route removed since the previous version 
   });
   after(async () => hook?.stop());
 
-  async function evaluator(): Promise<RunningEvaluator> {
+  async function evaluator(source: Parameters<typeof startEvaluator>[0]['source'] = { type: 'otlp' }): Promise<RunningEvaluator> {
     const e = await startEvaluator({
-      source: { type: 'otlp' },
+      source,
       interval: '200ms',
       silentAfter: '20s',
       staleAfter: '3s',
@@ -55,8 +57,8 @@ describe('e2e: release over release (a route removed since the previous version 
   }
 
   /** Runs the fixture as `version`; resolves with its URL once it has validated (its startup verdict on the LISTENING line). */
-  async function run(e: RunningEvaluator, version: string, dropUsers: boolean, fixture = FIXTURES.express5): Promise<{ app: NodeChild; url: string; verdict: string }> {
-    const app = spawnNode(fixture, [], { ...otlpJsonEvery1s(e.otlpMetricsUrl), APP_VERSION: version, DROP_USERS: dropUsers ? '1' : '0', VIGIL_LOG_LEVEL: 'warn' });
+  async function run(e: RunningEvaluator, version: string, dropUsers: boolean, fixture = FIXTURES.express5, exportTo = e.otlpMetricsUrl): Promise<{ app: NodeChild; url: string; verdict: string }> {
+    const app = spawnNode(fixture, [], { ...otlpJsonEvery1s(exportTo), OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e-releases', APP_VERSION: version, DROP_USERS: dropUsers ? '1' : '0', VIGIL_LOG_LEVEL: 'warn' });
     apps.push(app);
     const [, port, verdict] = await waitFor(() => /LISTENING (\d+) (\w+)/.exec(app.output()) ?? undefined, { timeoutMs: 30_000, intervalMs: 50, what: `release-app ${version} to listen` });
     return { app, url: `http://127.0.0.1:${port}`, verdict: verdict! };
@@ -121,5 +123,32 @@ describe('e2e: release over release (a route removed since the previous version 
     expect(compared.removed).to.deep.equal([]);
     expect(firingInHistory(e)).to.deep.equal([]);
     expect(releasePages()).to.deep.equal([]);
+  });
+
+  describe('through the Collector and Prometheus (the Prometheus source)', () => {
+    let prom: Prometheus;
+    let collector: Collector;
+    before(async () => {
+      prom = await startPrometheus();
+      collector = await startCollector({ remoteWriteUrl: prom.remoteWriteUrl });
+    });
+    after(async () => {
+      await collector?.stop();
+      await prom?.stop();
+    });
+
+    it('pages "GET /api/v1/users removed since 1.4.2" from vigil_route_served in Prometheus', async () => {
+      const e = await evaluator({ type: 'prometheus', url: prom.url, interval: '1s', selector: 'deployment_environment_name="e2e-releases"' });
+      const v1 = await run(e, '1.4.2', false, FIXTURES.express5, collector.otlpMetricsUrl);
+      await counted(e, '1.4.2');
+      expect(firingInHistory(e)).to.deep.equal([]);
+      v1.app.proc.kill('SIGTERM');
+      await v1.app.exited;
+      const v2 = await run(e, '1.5.0', true, FIXTURES.express5, collector.otlpMetricsUrl);
+      expect((await fetch(`${v2.url}/api/v1/users`)).status).to.equal(404);
+      const [page] = await waitFor(() => (releasePages().length ? releasePages() : undefined), { timeoutMs: 60_000, intervalMs: 200, what: 'the release page on the webhook (Prometheus source)' });
+      expect(page!.alert.labels).to.include({ service: 'release-fixture', component: 'accounts', environment: 'e2e-releases' });
+      expect(page!.alert.annotations.summary).to.equal('release-fixture: GET /api/v1/users removed since 1.4.2 (not served by 1.5.0)');
+    });
   });
 });
