@@ -41,6 +41,7 @@ import { SignalStore } from './state/store.js';
 import { signalKey } from './signals/types.js';
 import { registerInstruments, type EvaluatorInstruments } from './telemetry.js';
 import { createApiServer } from './api/server.js';
+import { ReleaseTracker, type RouteSetReport } from './releases/tracker.js';
 
 export interface EvaluatorDeps {
   logger: Logger;
@@ -65,6 +66,8 @@ export const STATE_SNAPSHOT_EVERY_MS = 5000;
 
 export class Evaluator {
   readonly store: SignalStore;
+  /** Each service's served route set per version (release over release). */
+  readonly releases: ReleaseTracker;
   readonly notifiers: Notifier[];
   private alerts = new Map<string, AlertState>();
   private readonly history: SentRecord[] = [];
@@ -102,11 +105,19 @@ export class Evaluator {
       { silentAfter: config.silentAfter, staleAfter: config.staleAfter, retain: config.retain, alwaysRunning: (service) => config.services[service]?.alwaysRunning === true },
       this.now,
     );
+    this.releases = new ReleaseTracker(config.releases, config.staleAfter);
     this.notifiers = createNotifiers(config.notifiers, { logger: deps.logger, env, now: this.now });
     const onSignals = (signals: Signal[], receivedAt: number) => this.store.ingest(signals, receivedAt);
     const onProbeLatency = (points: ProbeLatencyPoint[]) => this.recordLatency(points);
-    if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, now: this.now });
-    else this.prometheus = createPrometheusSource({ config: config.source, onSignals, now: this.now, logger: deps.logger.child({ module: 'prometheus-source' }) });
+    if (config.source.type === 'otlp') this.receiver = createOtlpReceiver({ config: config.source, env, onSignals, onProbeLatency, onRoutes: (reports) => this.releases.ingest(reports), now: this.now });
+    else
+      this.prometheus = createPrometheusSource({
+        config: config.source,
+        onSignals,
+        ...(config.releases.enabled && { onRoutes: (reports: RouteSetReport[]) => this.releases.ingest(reports) }),
+        now: this.now,
+        logger: deps.logger.child({ module: 'prometheus-source' }),
+      });
     if (deps.meter) this.instruments = registerInstruments(deps.meter, () => this.alerts.values(), () => this.notifiers, () => this.receiver?.stats().rejectedBy ?? {});
     this.startedAt = this.now();
     if (config.state) {
@@ -119,6 +130,7 @@ export class Evaluator {
 
   private restore(state: EvaluatorState, savedAt: number): void {
     this.store.restore(state.signals);
+    if (state.releases) this.releases.restore(state.releases);
     this.alerts = new Map(state.alerts.map((a) => [a.key, a]));
     for (const key of this.alerts.keys()) this.restoredKeys.add(key);
     this.restoredOutbox = state.outbox;
@@ -241,6 +253,8 @@ export class Evaluator {
     // A service whose batches are refused is not silent: the rejection says why nothing arrives.
     const refused = new Set(all.filter((s) => s.kind === 'rejected').map((s) => s.service));
     const active = all.filter((s) => s.kind !== 'silent' || (!refused.has(s.service) && this.silenceCounts(s, now)));
+    // Release over release: removed routes are signals of the evaluator's own, computed now.
+    active.push(...this.releases.signals(now));
     for (const [key, signals] of groupSignals(active)) {
       const first = signals[0]!;
       current.set(key, {
@@ -293,7 +307,7 @@ export class Evaluator {
   }
 
   private collect(outbox = this.outbox()): EvaluatorState {
-    return { alerts: [...this.alerts.values()], signals: this.store.snapshot(), outbox, history: this.history.slice(-100) };
+    return { alerts: [...this.alerts.values()], signals: this.store.snapshot(), releases: this.releases.snapshot(), outbox, history: this.history.slice(-100) };
   }
 
   /**
@@ -308,7 +322,7 @@ export class Evaluator {
     );
     const outbox = this.outbox();
     const outboxText = JSON.stringify(outbox);
-    const revision = this.store.revision;
+    const revision = this.store.revision + this.releases.revision;
     const changed = urgent || alerts !== this.saved.alerts || outboxText !== this.saved.outbox;
     if (!changed && (revision === this.saved.revision || now - this.saved.at < STATE_SNAPSHOT_EVERY_MS)) return;
     if (this.stateFile.save(this.collect(outbox))) this.saved = { alerts, outbox: outboxText, revision, at: now };
@@ -349,6 +363,7 @@ export class Evaluator {
         ...(a.assessment.impact.context ? { contextHeadline: this.config.contexts[a.assessment.impact.context]?.headline } : {}),
         signals: a.assessment.signals.map((s) => ({ kind: s.kind, subject: s.subject, ...(s.reason ? { reason: s.reason } : {}), labels: s.labels })),
       })),
+      releases: this.releases.status(now),
       notifiers: this.notifiers.map((n) => n.health()),
       history: this.history.slice(-100),
       ...(this.stateFile && {

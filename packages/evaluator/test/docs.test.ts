@@ -23,6 +23,8 @@ import {
   Source,
   Context,
   WebhookNotifier,
+  ReleaseOptions,
+  IntendedRemoval,
   type EvaluatorConfigInput,
 } from '../src/config/schema.js';
 import { step } from '../src/policies/engine.js';
@@ -55,6 +57,8 @@ describe('docs/evaluator.md', () => {
     ['### Top level', EvaluatorConfig.shape],
     ['### `server`', shapeOf(EvaluatorConfig.shape.server)],
     ['### `services.<name>`', ServiceOptions.shape],
+    ['### `releases`', ReleaseOptions.shape],
+    ['#### `releases.intendedRemovals[]`', IntendedRemoval.shape],
     ...Source.options.map((o): [string, Record<string, z.ZodType>] => [`#### \`type: ${o.shape.type.value}\``, o.shape]),
     ['### `rules[]`', Rule.shape],
     ['#### `match`', Match.shape],

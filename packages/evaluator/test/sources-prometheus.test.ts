@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -28,7 +28,11 @@ import {
   METRIC_ROUTER_IMPORT,
   METRIC_STARTUP_CHECK,
   METRIC_STARTUP_SUCCESS,
+  METRIC_ROUTE_REMOVAL_INTENDED,
+  METRIC_ROUTE_SERVED,
+  METRIC_ROUTE_SERVED_OVERFLOW,
 } from '@vigil/sdk/semconv';
+import type { RouteSetReport } from '../src/releases/tracker.js';
 import { PrometheusSource } from '../src/config/schema.js';
 import type { Signal } from '../src/signals/types.js';
 import { createPrometheusSource, type SourceLogger } from '../src/sources/prometheus.js';
@@ -154,6 +158,51 @@ describe('sources/prometheus: against the real OpenTelemetry Collector and Prome
     await createPrometheusSource({ config: PrometheusSource.parse({ type: 'prometheus', url: prom!.url }), onSignals: (signals, at) => all.push({ signals, receivedAt: at }) }).pollOnce();
     expect(all.map((b) => `${b.signals[0]!.instance}:${b.signals.length}`).sort()).to.deep.equal(['pod-a:7', 'pod-z:7']);
     expect(all.find((b) => b.signals[0]!.instance === 'pod-z')!.signals.every((s) => !s.failing && s.environment === 'elsewhere')).to.equal(true);
+  });
+
+  it('reads each instance’s served route set with its version; a route gone from the export is gone from the set, though its series lingers', async () => {
+    let served: Array<[string, string, string?]> = [['GET', '/api/v1/users', 'accounts'], ['GET', '/api/v1/orders']];
+    const provider = new MeterProvider({
+      resource: resourceFromAttributes({ 'service.name': 'shop', 'service.instance.id': 'pod-r', 'service.version': '1.5.0', 'deployment.environment.name': 'rig-releases' }),
+      // Gauges as the SDK exports them (DELTA: a series not observed any more is not re-sent).
+      readers: [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: collector!.otlpMetricsUrl, temporalityPreference: AggregationTemporality.DELTA }), exportIntervalMillis: 60_000 })],
+    });
+    providers.push(provider);
+    const meter = provider.getMeter('@vigil/sdk');
+    const gauges = [METRIC_ROUTE_SERVED, METRIC_ROUTE_SERVED_OVERFLOW, METRIC_ROUTE_REMOVAL_INTENDED].map((n) => meter.createObservableGauge(n));
+    meter.addBatchObservableCallback((r) => {
+      for (const [method, route, component] of served) r.observe(gauges[0]!, 1, { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_HTTP_ROUTE]: route, ...(component ? { [ATTR_VIGIL_COMPONENT]: component } : {}) });
+      r.observe(gauges[1]!, 0);
+      r.observe(gauges[2]!, 1, { [ATTR_HTTP_REQUEST_METHOD]: 'GET', [ATTR_HTTP_ROUTE]: '/api/v1/legacy' });
+    }, gauges);
+    const reports: RouteSetReport[] = [];
+    const source = createPrometheusSource({
+      config: PrometheusSource.parse({ type: 'prometheus', url: prom!.url, selector: 'deployment_environment_name="rig-releases"', timeout: '5s' }),
+      onSignals: () => undefined,
+      onRoutes: (r) => reports.push(...r),
+    });
+    const setAfterPolls = (routes: number) =>
+      waitFor(
+        async () => {
+          reports.length = 0;
+          await source.pollOnce();
+          return reports.length === 1 && reports[0]!.routes.size === routes ? reports[0]! : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: `a served set of ${routes} routes through Prometheus` },
+      );
+    await provider.forceFlush();
+    const first = await setAfterPolls(2);
+    expect(first).to.include({ service: 'shop', instance: 'pod-r', environment: 'rig-releases', version: '1.5.0', overflow: 0 });
+    expect([...first.routes].sort()).to.deep.equal([['GET /api/v1/orders', ''], ['GET /api/v1/users', 'accounts']]);
+    expect([...first.intended]).to.deep.equal(['GET /api/v1/legacy']);
+
+    // GET /api/v1/users removed at run time: its series still answers in Prometheus (~5 min), with its older sample time.
+    await sleep(2500);
+    served = [['GET', '/api/v1/orders']];
+    await provider.forceFlush();
+    const second = await setAfterPolls(1);
+    expect([...second.routes.keys()]).to.deep.equal(['GET /api/v1/orders']);
+    expect(second.observedAt).to.be.greaterThan(first.observedAt);
   });
 
   it('goes down with the reason when Prometheus stops, without throwing', async () => {

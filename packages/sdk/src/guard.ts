@@ -43,6 +43,7 @@ import type { MonitorCheck } from './monitor/types.js';
 import type { RecoveryAction } from './monitor/recovery.js';
 import type { AddressInfo } from 'node:net';
 import { registerStartupInstruments, type StartupInstruments, type StartupState } from './telemetry/instruments.js';
+import { registerServedRoutes } from './telemetry/served.js';
 import { startTelemetry, type Telemetry } from './telemetry/otel.js';
 import { randomUUID } from 'node:crypto';
 
@@ -156,7 +157,10 @@ export class VigilGuard {
     this.env = parts.env;
     this.logger = parts.logger;
     this.telemetry = parts.telemetry;
-    if (this.telemetry) this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
+    if (this.telemetry) {
+      this.instruments = registerStartupInstruments(this.telemetry.meter, this.state);
+      registerServedRoutes(this.telemetry.meter, this.state, manifest, this.env);
+    }
     this.startupSpan = this.tracer.startSpan(SPAN_STARTUP, { attributes: { [ATTR_SERVICE_NAME]: manifest.service } });
     this.startupContext = trace.setSpan(context.active(), this.startupSpan);
   }

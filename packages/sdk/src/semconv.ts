@@ -134,6 +134,22 @@ export const METRIC_EVALUATOR_UP = 'vigil.evaluator.up' as const;
 /** Batches the evaluator's OTLP receiver refused, per `error.type` ({@link REJECT_REASON}). */
 export const METRIC_OTLP_REJECTED = 'vigil.otlp.rejected' as const;
 
+// Release over release (issue 22): the route set an instance really serves, read by the evaluator per `service.version`.
+/**
+ * Always 1, one series per route Express really serves (`http.request.method`, `http.route`,
+ * `vigil.component` when a declared endpoint of a component is that route), from the live
+ * route table after startup validation; kept current by the periodic inventory. At most
+ * {@link ROUTES_SERVED_MAX} series (`VIGIL_ROUTES_SERVED_MAX`); the rest are counted in
+ * {@link METRIC_ROUTE_SERVED_OVERFLOW}.
+ */
+export const METRIC_ROUTE_SERVED = 'vigil.route.served' as const;
+/** Routes served but not exported as `vigil.route.served` because of the cap (0 when all are). */
+export const METRIC_ROUTE_SERVED_OVERFLOW = 'vigil.route.served.overflow' as const;
+/** Always 1, one series per route the manifest lists as removed on purpose (`removedRoutes`): the evaluator does not page its removal. */
+export const METRIC_ROUTE_REMOVAL_INTENDED = 'vigil.route.removal.intended' as const;
+/** Default cap on `vigil.route.served` series per instance (label cardinality). */
+export const ROUTES_SERVED_MAX = 2000;
+
 /**
  * An info gauge, always 1: why a failing series is 0. One series per failing
  * series of {@link REASON_METRICS}, with that series' attributes plus

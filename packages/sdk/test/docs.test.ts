@@ -34,6 +34,7 @@ import {
 import { Monitor } from '../src/monitor/monitor.js';
 import { createRequestTracker } from '../src/monitor/requests.js';
 import { registerStartupInstruments } from '../src/telemetry/instruments.js';
+import { registerServedRoutes } from '../src/telemetry/served.js';
 import { Duration } from '../src/util/duration.js';
 import { registerInstruments as registerEvaluatorInstruments } from '../../evaluator/src/telemetry.js';
 import { codeSpans, firstTable, rowKey, shapeOf, unwrapped } from '../../../test/helpers/docs.js';
@@ -80,6 +81,13 @@ function recordingMeter(created: Instrument[]): Meter {
 function startupInstruments(): Instrument[] {
   const created: Instrument[] = [];
   registerStartupInstruments(recordingMeter(created), { routes: [] });
+  return created;
+}
+
+/** The instruments of the served route set. */
+function servedInstruments(): Instrument[] {
+  const created: Instrument[] = [];
+  registerServedRoutes(recordingMeter(created), { routes: [] }, {}, {});
   return created;
 }
 
@@ -134,9 +142,10 @@ describe('docs/telemetry.md', () => {
   }
 
   const startup = startupInstruments();
+  const served = servedInstruments();
   const runtime = monitorInstruments();
   const evaluator = evaluatorInstruments();
-  const instruments = new Map([...startup, ...runtime, ...evaluator].map((i) => [i.name, i]));
+  const instruments = new Map([...startup, ...served, ...runtime, ...evaluator].map((i) => [i.name, i]));
 
   it('finds the instruments to check', () => {
     expect(startup).to.have.length.greaterThan(5);
@@ -164,6 +173,7 @@ describe('docs/telemetry.md', () => {
 
   const emitted: Array<[string, Instrument[]]> = [
     ['### Startup validation', startup],
+    ['### Served routes (release over release)', served],
     ['### Runtime monitor', runtime],
     ['### Evaluator', evaluator],
   ];

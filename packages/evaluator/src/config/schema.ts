@@ -57,7 +57,7 @@ export type Source = z.output<typeof Source>;
 
 // ── Impact rules ─────────────────────────────────────────────────────────────
 /** The kinds a rule can match: every signal kind but `lifecycle`, which the store consumes and never alerts on. */
-export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'rejected'] as const;
+export const SIGNAL_KIND_NAMES = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'rejected', 'release'] as const;
 
 export const Match = z.strictObject({
   /** Service names (`service.name`); any when omitted. */
@@ -201,6 +201,30 @@ export const ServiceOptions = z.strictObject({
 });
 export type ServiceOptions = z.output<typeof ServiceOptions>;
 
+/** A route removed on purpose: `GET /api/v1/users`, for one service or (without `service`) every one. */
+export const IntendedRemoval = z.strictObject({
+  route: z.string().regex(/^[A-Z]+ \/\S*$/, 'expected a method and a path such as "GET /api/v1/users"'),
+  service: z.string().min(1).optional(),
+  reason: z.string().optional(),
+});
+
+/** Release over release (releases/tracker.ts): a route the previous version served and the new one does not pages. */
+export const ReleaseOptions = z.strictObject({
+  /** Compare versions at all. */
+  enabled: z.boolean().default(true),
+  /** An instance of the new version counts once it has reported its served routes for this long (first to latest export). */
+  settle: Duration.default(30_000),
+  /** Versions kept per service and environment (the newest and those before it, by first-seen time). */
+  keepVersions: z.number().int().min(2).max(10).default(2),
+  /** Routes kept per instance's set (the SDK exports at most 2000 by default). */
+  maxRoutes: z.number().int().min(1).max(20_000).default(2000),
+  /** Removed routes named per service (each a signal); the rest are counted in one more signal. */
+  maxAlerted: z.number().int().min(1).max(500).default(20),
+  /** Removals acknowledged here do not page (besides those the app's manifest lists under `removedRoutes`). */
+  intendedRemovals: z.array(IntendedRemoval).default([]),
+});
+export type ReleaseOptions = z.output<typeof ReleaseOptions>;
+
 // ── The file ─────────────────────────────────────────────────────────────────
 export const EvaluatorConfig = z
   .strictObject({
@@ -230,6 +254,8 @@ export const EvaluatorConfig = z
     policies: z.strictObject({ critical: Policy, high: Policy, medium: Policy, low: Policy }),
     contexts: z.record(ContextKey, Context).default({}),
     notifiers: z.record(Name, Notifier).refine((n) => Object.keys(n).length > 0, 'expected at least one notifier'),
+    /** Release over release: pages a route the previous version served and the new one does not. */
+    releases: ReleaseOptions.default(() => ReleaseOptions.parse({})),
     /** Keep the alerts, the signals and undelivered notifications in this file across restarts; off when omitted. */
     state: z
       .strictObject({

@@ -96,11 +96,16 @@ export function toNotification(a: AlertState, view: PolicyView, status: 'firing'
     ? 'telemetry rejected from {service}: the evaluator refuses its batches'
     : only('no_instance')
       ? '{service} has no running instance: its last instance stopped cleanly, and it must always run'
-      : '{service}: {component} is failing ({signals})';
+      : only('release')
+        ? '{service}: {reasons}'
+        : '{service}: {component} is failing ({signals})';
+  // A release signal's reason is the sentence itself: `GET /api/v1/users removed since 1.4.2 (not served by 1.5.0)`.
+  const reasons = [...new Set(signals.map((s) => s.reason ?? `${s.kind} ${s.subject}`))];
   const summary = (impact.summary ?? fallback)
     .replaceAll('{service}', a.service)
     .replaceAll('{component}', a.component || 'the service')
-    .replaceAll('{signals}', what.slice(0, 5).join('; ') + (what.length > 5 ? `; and ${what.length - 5} more` : ''));
+    .replaceAll('{signals}', what.slice(0, 5).join('; ') + (what.length > 5 ? `; and ${what.length - 5} more` : ''))
+    .replaceAll('{reasons}', reasons.slice(0, 5).join('; ') + (reasons.length > 5 ? `; and ${reasons.length - 5} more` : ''));
   const annotations: Record<string, string> = {
     summary: view.headline ? `${view.headline} — ${summary}` : summary,
     description: `Impact ${impact.level} (${impact.priority}) by rule ${rule}. Failing: ${why.join('; ')}.`,

@@ -18,9 +18,10 @@ export type SignalKind =
   | 'silent' // no telemetry from the service for longer than the configured window
   | 'no_instance' // a service configured to always run has no running instance: its last one stopped cleanly
   | 'lifecycle' // vigil.instance.running: 0 (failing) once the instance stopped cleanly; never alerts, the store retires the instance
-  | 'rejected'; // the OTLP receiver keeps refusing the service's batches (sources/senders.ts)
+  | 'rejected' // the OTLP receiver keeps refusing the service's batches (sources/senders.ts)
+  | 'release'; // a route the previous version served is not served by the new one (releases/tracker.ts)
 
-export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'lifecycle', 'rejected'];
+export const SIGNAL_KINDS: readonly SignalKind[] = ['import', 'route', 'probe', 'flow', 'dependency', 'startup', 'error_rate', 'process', 'integration', 'silent', 'no_instance', 'lifecycle', 'rejected', 'release'];
 
 export interface Signal {
   kind: SignalKind;

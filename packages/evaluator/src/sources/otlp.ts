@@ -21,11 +21,16 @@ import {
   ATTR_HTTP_ROUTE,
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
   ATTR_VIGIL_COMPONENT,
   METRIC_CHECK_REASON,
   METRIC_PROBE_DURATION,
+  METRIC_ROUTE_REMOVAL_INTENDED,
+  METRIC_ROUTE_SERVED,
+  METRIC_ROUTE_SERVED_OVERFLOW,
   REJECT_REASON,
 } from '@vigil/sdk/semconv';
+import type { RouteSetReport } from '../releases/tracker.js';
 import { tokenMatches } from '@vigil/sdk';
 import type { OtlpSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
@@ -40,6 +45,8 @@ export interface OtlpReceiverOptions {
   onSignals: (signals: Signal[], receivedAt: number) => void;
   /** Probe latency histograms (`vigil.probe.duration`): cumulative count and sum (seconds) per endpoint. */
   onProbeLatency?: (points: ProbeLatencyPoint[]) => void;
+  /** Served route sets (`vigil.route.served` and its companions), one per resource that reported one. */
+  onRoutes?: (reports: RouteSetReport[]) => void;
   now?: () => number;
 }
 
@@ -264,7 +271,7 @@ function reasonOf(status: number, decoded: boolean): RejectReason | undefined {
 }
 
 export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
-  const { config, env, onSignals, onProbeLatency } = opts;
+  const { config, env, onSignals, onProbeLatency, onRoutes } = opts;
   const now = opts.now ?? Date.now;
   const counters: OtlpReceiverStats = { requests: 0, rejected: 0, points: 0, rejectedBy: {} };
   const senders = new SenderTracker(config.rejectedAfter, (signals, at) => {
@@ -326,6 +333,7 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
     const signals: Signal[] = [];
     const explained: Reason[] = [];
     const latencies: ProbeLatencyPoint[] = [];
+    const routeSets: RouteSetReport[] = [];
     const services = new Set<string>();
     let points = 0;
     const skipped = { noService: 0, noValue: 0 };
@@ -338,6 +346,11 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
       if (service) services.add(service);
       const environment = resource[ATTR_DEPLOYMENT_ENVIRONMENT_NAME];
       const from = service ? { service, instance: resource[ATTR_SERVICE_INSTANCE_ID] ?? '', ...(environment ? { environment } : {}) } : undefined;
+      const version = resource[ATTR_SERVICE_VERSION];
+      if (from && version && onRoutes) {
+        const set = routeSetOf(rm.scopeMetrics, { ...from, version }, receivedAt);
+        if (set) routeSets.push(set);
+      }
       for (const sm of rm.scopeMetrics ?? []) {
         for (const m of sm.metrics ?? []) {
           if (m.name === METRIC_PROBE_DURATION && from && onProbeLatency) {
@@ -386,6 +399,13 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
         onProbeLatency?.(latencies);
       } catch {
         // latencies are for display: never a reason to refuse the request
+      }
+    }
+    if (routeSets.length > 0) {
+      try {
+        onRoutes?.(routeSets);
+      } catch {
+        // route sets feed the release comparison: never a reason to refuse the request
       }
     }
     if (signals.length > 0) {
@@ -473,6 +493,38 @@ export function createOtlpReceiver(opts: OtlpReceiverOptions): OtlpReceiver {
   };
 
   return { handler, stats: () => ({ ...counters, rejectedBy: { ...counters.rejectedBy }, senders: senders.size() }), restoreRejected: (signals) => senders.restore(signals) };
+}
+
+/**
+ * The served route set one resource reported: present once the SDK observed
+ * `vigil.route.served.overflow` (it does so, with 0, whenever it exports the set),
+ * so an instance still starting (no set yet) reports none.
+ */
+function routeSetOf(scopes: NonNullable<ExportRequest['resourceMetrics']>[number]['scopeMetrics'], from: { service: string; instance: string; environment?: string; version: string }, receivedAt: number): RouteSetReport | undefined {
+  const routes = new Map<string, string>();
+  const intended = new Set<string>();
+  let overflow: number | undefined;
+  for (const sm of scopes ?? []) {
+    for (const m of sm.metrics ?? []) {
+      if (m.name !== METRIC_ROUTE_SERVED && m.name !== METRIC_ROUTE_SERVED_OVERFLOW && m.name !== METRIC_ROUTE_REMOVAL_INTENDED) continue;
+      for (const dp of m.gauge?.dataPoints ?? []) {
+        const value = Number(dp.asDouble ?? dp.asInt);
+        if (!Number.isFinite(value) || ((dp.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) continue;
+        if (m.name === METRIC_ROUTE_SERVED_OVERFLOW) {
+          overflow = Math.max(0, Math.floor(value));
+          continue;
+        }
+        const a = flatten(dp.attributes);
+        const method = a[ATTR_HTTP_REQUEST_METHOD];
+        const route = a[ATTR_HTTP_ROUTE];
+        if (!method || !route || value !== 1) continue;
+        if (m.name === METRIC_ROUTE_SERVED) routes.set(`${method} ${route}`, a[ATTR_VIGIL_COMPONENT] ?? '');
+        else intended.add(`${method} ${route}`);
+      }
+    }
+  }
+  if (overflow === undefined) return undefined;
+  return { ...from, routes, intended, overflow, observedAt: receivedAt };
 }
 
 /** The peer's address (`::ffff:` taken off an IPv4 one): the sender's name when its body names none. */

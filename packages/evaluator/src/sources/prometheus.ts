@@ -11,6 +11,9 @@
  * timestamp is what tells a live instance from a dead one. Signals are handed
  * over per instance, with that instance's newest sample time as `receivedAt`.
  *
+ * Given `onRoutes`, it also reads the served route sets (`vigil_route_served`
+ * and its companions) for the release comparison (`routeSetsFromProm`).
+ *
  * Prometheus down or erroring marks the source down with the reason; nothing
  * throws, and the next poll that succeeds brings it back up.
  */
@@ -19,7 +22,19 @@ import got from 'got';
 import { z } from 'zod';
 import type { PrometheusSource } from '../config/schema.js';
 import type { Signal } from '../signals/types.js';
-import { METRIC_CHECK_REASON, promName } from '@vigil/sdk/semconv';
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVICE_VERSION,
+  ATTR_VIGIL_COMPONENT,
+  METRIC_CHECK_REASON,
+  METRIC_ROUTE_REMOVAL_INTENDED,
+  METRIC_ROUTE_SERVED,
+  METRIC_ROUTE_SERVED_OVERFLOW,
+  promLabel,
+  promName,
+} from '@vigil/sdk/semconv';
+import type { RouteSetReport } from '../releases/tracker.js';
 import { attachReasons, fromPromLabels, PROM_SIGNAL_METRICS, toReason, toSignal, type Reason } from './mapping.js';
 
 /** What the source logs through (a pino logger fits). */
@@ -33,6 +48,8 @@ export interface PrometheusSourceOptions {
   config: z.output<typeof PrometheusSource>;
   /** Called per instance after each successful poll, with the newest sample time of that instance. */
   onSignals: (signals: Signal[], receivedAt: number) => void;
+  /** Served route sets (`vigil_route_served` and its companions), one per instance and version; queried only when given. */
+  onRoutes?: (reports: RouteSetReport[]) => void;
   now?: () => number;
   logger?: SourceLogger;
 }
@@ -86,7 +103,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
   const queryUrl = new URL('api/v1/query', config.url.endsWith('/') ? config.url : `${config.url}/`).toString();
   const sel = matchers(config.selector);
   // The signal metrics, then the reasons that explain their failing series.
-  const queries = [...PROM_SIGNAL_METRICS, { metric: METRIC_CHECK_REASON, prom: promName(METRIC_CHECK_REASON) }].map(({ metric, prom }) => {
+  const routeMetrics = opts.onRoutes ? [METRIC_ROUTE_SERVED, METRIC_ROUTE_SERVED_OVERFLOW, METRIC_ROUTE_REMOVAL_INTENDED].map((metric) => ({ metric, prom: promName(metric) })) : [];
+  const queries = [...PROM_SIGNAL_METRICS, { metric: METRIC_CHECK_REASON, prom: promName(METRIC_CHECK_REASON) }, ...routeMetrics].map(({ metric, prom }) => {
     const vector = sel ? `${prom}{${sel}}` : prom;
     return { metric, values: vector, stamps: `timestamp(${vector})` };
   });
@@ -134,7 +152,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
       // Per instance: its signals and its newest sample time (every series counts as a heartbeat).
       const instances = new Map<string, { signals: Signal[]; receivedAt: number }>();
       const reasons: Reason[] = [];
-      for (const { metric, values, stamps } of answers) {
+      const routeAnswers = answers.filter((a) => ROUTE_METRICS.has(a.metric));
+      for (const { metric, values, stamps } of answers.filter((a) => !ROUTE_METRICS.has(a.metric))) {
         const writtenAt = new Map(stamps.map((s) => [seriesKey(s.metric), Math.round(Number(s.value[1]) * 1000)]));
         for (const sample of values) {
           const { attrs, resource } = fromPromLabels(sample.metric);
@@ -160,6 +179,14 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
       state.consecutiveFailures = 0;
       delete state.lastError;
       attachReasons([...instances.values()].flatMap((g) => g.signals), reasons);
+      if (opts.onRoutes && routeAnswers.length) {
+        const reports = routeSetsFromProm(routeAnswers);
+        try {
+          if (reports.length) opts.onRoutes(reports);
+        } catch (err) {
+          logger?.error({ err: message(err) }, 'Prometheus source: the route sets could not be stored');
+        }
+      }
       for (const { signals, receivedAt } of instances.values()) {
         if (signals.length === 0) continue;
         try {
@@ -212,4 +239,55 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): Prometheu
     pollOnce,
     health: () => ({ ...state }),
   };
+}
+
+const ROUTE_METRICS = new Set<string>([METRIC_ROUTE_SERVED, METRIC_ROUTE_SERVED_OVERFLOW, METRIC_ROUTE_REMOVAL_INTENDED]);
+const LABEL_VERSION = promLabel(ATTR_SERVICE_VERSION);
+/**
+ * A pushed series lingers ~5 minutes after its last sample: a route gone from the
+ * instance's export would still answer. Only the series written with the instance's
+ * newest `vigil_route_served_overflow` sample (one export writes all of them at one
+ * time) count, give or take this much.
+ */
+export const ROUTE_SET_SKEW_MS = 1000;
+
+/** The served route set of each instance and version, from the answers of the three route metrics. */
+export function routeSetsFromProm(answers: Array<{ metric: string; values: Sample[]; stamps: Sample[] }>): RouteSetReport[] {
+  const sets = new Map<string, RouteSetReport>();
+  const idOf = (labels: Record<string, string>) => {
+    const { resource } = fromPromLabels(labels);
+    const version = labels[LABEL_VERSION];
+    return resource && version ? { id: JSON.stringify([resource.service, resource.instance, resource.environment ?? '', version]), resource, version } : undefined;
+  };
+  const samples = (metric: string) => {
+    const answer = answers.find((a) => a.metric === metric);
+    if (!answer) return [];
+    const writtenAt = new Map(answer.stamps.map((s) => [seriesKey(s.metric), Math.round(Number(s.value[1]) * 1000)]));
+    return answer.values.map((s) => ({ labels: s.metric, value: Number(s.value[1]), at: writtenAt.get(seriesKey(s.metric)) ?? Math.round(s.value[0] * 1000) }));
+  };
+  // The overflow gauge says a set was exported, and when: the newest one per instance and version.
+  for (const s of samples(METRIC_ROUTE_SERVED_OVERFLOW)) {
+    const who = idOf(s.labels);
+    if (!who || !Number.isFinite(s.value)) continue;
+    const had = sets.get(who.id);
+    if (had && had.observedAt >= s.at) continue;
+    sets.set(who.id, { ...who.resource, version: who.version, routes: new Map(), intended: new Set(), overflow: Math.max(0, Math.floor(s.value)), observedAt: s.at });
+  }
+  for (const [metric, into] of [
+    [METRIC_ROUTE_SERVED, 'routes'],
+    [METRIC_ROUTE_REMOVAL_INTENDED, 'intended'],
+  ] as const) {
+    for (const s of samples(metric)) {
+      const who = idOf(s.labels);
+      const set = who && sets.get(who.id);
+      if (!set || s.value !== 1 || s.at < set.observedAt - ROUTE_SET_SKEW_MS) continue;
+      const { attrs } = fromPromLabels(s.labels);
+      const method = attrs[ATTR_HTTP_REQUEST_METHOD];
+      const route = attrs[ATTR_HTTP_ROUTE];
+      if (!method || !route) continue;
+      if (into === 'routes') set.routes.set(`${method} ${route}`, attrs[ATTR_VIGIL_COMPONENT] ?? '');
+      else set.intended.add(`${method} ${route}`);
+    }
+  }
+  return [...sets.values()];
 }

@@ -27,6 +27,7 @@ import type { AlertNotification } from '../notifiers/types.js';
 import type { AlertState } from '../policies/engine.js';
 import { SIGNAL_KINDS, type SignalKind } from '../signals/types.js';
 import type { StoreSnapshot } from './store.js';
+import { ReleasesJson, type ReleasesSnapshot } from '../releases/tracker.js';
 
 export const STATE_FORMAT = 'vigil-evaluator-state';
 export const STATE_VERSION = 1;
@@ -35,6 +36,8 @@ export const STATE_VERSION = 1;
 export interface EvaluatorState {
   alerts: AlertState[];
   signals: StoreSnapshot;
+  /** Each service's served route set per version (release over release); absent in files of older evaluators. */
+  releases?: ReleasesSnapshot;
   /** Per notifier name: notifications queued and not delivered yet, oldest first. */
   outbox: Record<string, AlertNotification[]>;
   history: SentRecord[];
@@ -101,6 +104,7 @@ const StateFileJson = z.strictObject({
     ),
     rejected: z.array(SignalJson).optional(),
   }),
+  releases: ReleasesJson.optional(),
   outbox: z.record(z.string(), z.array(NotificationJson)),
   history: z.array(z.strictObject({ at: Iso, status: z.enum(['firing', 'resolved']), id: z.string(), labels: Labels, summary: z.string() })),
 });
@@ -125,6 +129,7 @@ export function serializeState(state: EvaluatorState, savedAt: number): string {
     savedAt: new Date(savedAt).toISOString(),
     alerts: state.alerts,
     signals: state.signals,
+    ...(state.releases && { releases: state.releases }),
     outbox: Object.fromEntries(Object.entries(state.outbox).map(([name, list]) => [name, list.map(toJsonNotification)])),
     history: state.history,
   };
@@ -160,6 +165,7 @@ export function parseState(text: string): ParseResult {
     state: {
       alerts: d.alerts as AlertState[],
       signals: d.signals,
+      ...(d.releases && { releases: d.releases }),
       outbox: Object.fromEntries(
         Object.entries(d.outbox).map(([name, list]) => [
           name,
