@@ -8,6 +8,7 @@ import { mergeIssues, parseYaml, zodIssues } from '../util/config.js';
 import { ManifestError, type ConfigIssue } from '../errors.js';
 import { crossChecks, Endpoint, Flow, Manifest, RouterSpec, type Component, type CrossCheckIssue, type ManifestInput } from './schema.js';
 import { DRIVERS, locateDriver } from '../startup/builtin.js';
+import { expandOpenApi } from './openapi.js';
 
 export interface LoadedManifest {
   manifest: Manifest;
@@ -59,8 +60,8 @@ export async function loadManifest(
 
 /**
  * The manifest with the operations of its `openapi` document added as endpoints
- * (the file relative to `baseUrl`). The OpenAPI code and its parser are imported
- * only here, so a manifest without `openapi` costs nothing more.
+ * (the file relative to `baseUrl`). The OpenAPI parser is imported only then,
+ * so a manifest without `openapi` costs nothing more.
  */
 async function withOpenApi(manifest: Manifest, baseUrl: URL, source: string, text?: string): Promise<Manifest> {
   if (!manifest.openapi) return manifest;
@@ -68,10 +69,9 @@ async function withOpenApi(manifest: Manifest, baseUrl: URL, source: string, tex
   try {
     await access(file);
   } catch (err) {
-    const issue = { path: 'openapi', message: `cannot read the OpenAPI document ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected a YAML or JSON file, relative to the manifest` };
+    const issue = { path: 'openapi.file', message: `cannot read the OpenAPI document ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected a YAML or JSON file, relative to the manifest` };
     throw new ManifestError(source, text === undefined ? [issue] : withPositions([issue], text));
   }
-  const { expandOpenApi } = await import('./openapi.js');
   return expandOpenApi(manifest, { file, source: manifest.openapi });
 }
 

@@ -1,8 +1,8 @@
 /**
  * OpenAPI 3.0/3.1 as a manifest source: every operation of the app's document
  * becomes an ordinary declared endpoint of a component, so the inventory,
- * probes, health and metrics work on it unchanged. Imported by `loadManifest`
- * only when a manifest has `openapi` (the parser is not loaded otherwise).
+ * probes, health and metrics work on it unchanged. The parser is imported only
+ * when a manifest has `openapi`: importing @vigil/sdk does not load it.
  *
  * The files are read and their `$ref`s checked here first: the input is bounded
  * (size, number of files), no `$ref` leaves the document's folder or goes to a
@@ -13,7 +13,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { validate, dereference, compileErrors } from '@readme/openapi-parser';
 import { ManifestError, type ConfigIssue } from '../errors.js';
 import { Endpoint, type Manifest, type OpenApiSource } from './schema.js';
 
@@ -217,6 +216,7 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
   }
   await reader.checkRefs(file);
 
+  const { validate, dereference, compileErrors } = await import('@readme/openapi-parser');
   const options = { resolve: { external: true }, validate: { errors: { colorize: false } } };
   let doc: Json;
   try {
