@@ -221,7 +221,12 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
   let doc: Json;
   try {
     const result = await validate(file, options);
-    if (!result.valid) throw reader.error(file, [], `not a valid OpenAPI ${data.openapi} document: ${compileErrors(result).replace(/^OpenAPI schema validation failed\.\s*/, '')}`);
+    if (!result.valid) {
+      // The parser shows where in a JSON rendering of the document (not in the file's own lines): said so, indented under the issue.
+      const [first = '', ...frame] = compileErrors(result).replace(/^OpenAPI schema validation failed\.\s*/, '').split('\n');
+      const where = frame.some((l) => l.trim()) ? `\n      in the document rendered as JSON:\n${frame.filter((l) => l.trim()).map((l) => `      ${l}`).join('\n')}` : '';
+      throw reader.error(file, [], `not a valid OpenAPI ${data.openapi} document: ${first.trim()}${where}`);
+    }
     doc = (await dereference(file, options)) as unknown as Json;
   } catch (err) {
     if (err instanceof ManifestError) throw err;
