@@ -4,6 +4,7 @@
  * mapping to Vigil's endpoints, and every kind of broken document reported
  * with the file, the JSON pointer inside it and what was expected.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { loadManifest } from '../src/manifest/load.js';
 import { expressRoute, MAX_OPENAPI_BYTES, pointer, serverBasePath } from '../src/manifest/openapi.js';
 import type { Endpoint, Manifest } from '../src/manifest/schema.js';
 
+const TSX = import.meta.resolve('tsx');
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/openapi/', import.meta.url));
 
 /** `component METHOD route` of every endpoint. */
@@ -273,6 +275,19 @@ describe('OpenAPI as the manifest', () => {
       const i = await issueOf({ 'openapi.yaml': doc(`  /a/{pet-id}:\n${ok('      parameters: [{ name: pet-id, in: path, required: true, schema: { type: string } }]\n')}`) });
       expect(i.path).to.equal('#/paths/~1a~1{pet-id}');
       expect(i.message).to.include('"{pet-id}" cannot be an Express route parameter');
+    });
+
+    it('vigil preflight exits 2 on a broken document, naming the file and the pointer', async function () {
+      this.timeout(40_000);
+      await write({ 'vigil.yaml': MANIFEST, 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-ignore: maybe\n')}`) });
+      const cli = fileURLToPath(new URL('../src/cli/vigil.ts', import.meta.url));
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--import', TSX, cli, 'preflight', '--manifest', 'vigil.yaml'], { cwd: dir, timeout: 30_000 }, (err, _out, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr).to.include(`${path.join(dir, 'openapi.yaml')}:7:23 #/paths/~1a/get/x-vigil-ignore: GET /a: expected x-vigil-ignore to be true or false, got "maybe"`);
     });
 
     it('openapi.component naming no component, and an unknown key in the openapi object', async () => {
