@@ -4,8 +4,8 @@
  * mapping to Vigil's endpoints, and every kind of broken document reported
  * with the file, the JSON pointer inside it and what was expected.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -133,6 +133,23 @@ describe('OpenAPI as the manifest', () => {
       );
       expect(endpointsOf(m)).to.have.length(6);
     });
+  });
+
+  it('loads the OpenAPI parser only for a manifest with openapi (importing @vigil/sdk does not)', async () => {
+    // A resolve hook (node:module register) logs every module of the parser that is loaded; the built SDK (dist) is imported.
+    const log = path.join(dir, 'loaded.txt');
+    await writeFile(path.join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); if (/node_modules\\/@readme\\//.test(r.url)) appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`);
+    await writeFile(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});\n`);
+    /** The parser's modules loaded by a process that runs `code` after importing @vigil/sdk. */
+    const parserModules = async (code: string) => {
+      await writeFile(log, '');
+      const main = `const { loadManifest } = await import('@vigil/sdk');\n${code}`;
+      const r = spawnSync(process.execPath, ['--import', pathToFileURL(path.join(dir, 'register.mjs')).href, '--input-type=module', '-e', main], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      return (await readFile(log, 'utf8')).split('\n').filter(Boolean).length;
+    };
+    expect(await parserModules("await loadManifest({ service: 't', components: { c: { policy: 'degrade', endpoints: ['GET /a'] } } });")).to.equal(0);
+    expect(await parserModules(`await loadManifest(${JSON.stringify(path.join(FIXTURES, 'petstore/vigil.yaml'))});`), 'the hook sees the parser when it is loaded').to.be.above(0);
   });
 
   describe('conversions', () => {
@@ -288,6 +305,13 @@ describe('OpenAPI as the manifest', () => {
       });
       expect(r.code, r.stderr).to.equal(2);
       expect(r.stderr).to.include(`${path.join(dir, 'openapi.yaml')}:7:23 #/paths/~1a/get/x-vigil-ignore: GET /a: expected x-vigil-ignore to be true or false, got "maybe"`);
+    });
+
+    it('two operations that become the same route', async () => {
+      const param = (n: string) => `      parameters: [{ name: ${n}, in: path, required: true, schema: { type: string } }]\n`;
+      const i = await issueOf({ 'openapi.yaml': doc(`  /a/{x}:\n${ok(param('x'))}  /a/{y}:\n${ok(param('y'))}`) });
+      expect(i.path).to.equal('#/paths/~1a~1{y}/get');
+      expect(i.message).to.equal('GET /a/{y} matches the same requests as GET /a/{x}: expected one operation per route');
     });
 
     it('openapi.component naming no component, and an unknown key in the openapi object', async () => {

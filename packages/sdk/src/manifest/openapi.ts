@@ -287,9 +287,11 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
       }
       const key = `${parsed.data.method} ${parsed.data.route}`;
       if (handWritten.has(key)) continue; // the manifest's own declaration of the same route wins
-      const first = generated.get(key);
-      if (first !== undefined) throw reader.error(file, at, `${what} is the route ${key}, which ${first} already declares: expected one operation per route`);
-      generated.set(key, what);
+      // `/a/{x}` and `/a/{y}` match the same requests: one route for Express, two verdicts here.
+      const shape = key.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':');
+      const first = generated.get(shape);
+      if (first !== undefined) throw reader.error(file, at, `${what} matches the same requests as ${first}: expected one operation per route`);
+      generated.set(shape, what);
       out.components[component]!.endpoints.push(parsed.data);
     }
   }
