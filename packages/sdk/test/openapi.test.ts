@@ -127,11 +127,13 @@ describe('OpenAPI as the manifest', () => {
     });
 
     it('reads the document of an object manifest relative to baseUrl', async () => {
+      const load = () => ({ router: null });
       const { manifest: m } = await loadManifest(
-        { service: 'shop', openapi: './shop/openapi.yaml', components: { catalog: { policy: 'degrade' }, orders: { policy: 'degrade' } } },
+        { service: 'shop', openapi: './shop/openapi.yaml', components: { catalog: { policy: 'degrade', routers: [{ name: 'catalog', load }] }, orders: { policy: 'degrade' } } },
         { baseUrl: pathToFileURL(FIXTURES) },
       );
       expect(endpointsOf(m)).to.have.length(6);
+      expect(m.components.catalog!.routers[0]!.load, 'functions of an object manifest are kept').to.equal(load);
     });
   });
 

@@ -240,7 +240,8 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
   const base = source.basePath ?? serverBasePath(doc.servers);
   const handWritten = new Set(Object.values(manifest.components).flatMap((c) => c.endpoints.map((e) => `${e.method} ${e.route}`)));
   const generated = new Map<string, string>();
-  const out = structuredClone(manifest) as Manifest;
+  // A copy of the endpoint lists only: an object manifest holds functions and clients, which are kept as they are.
+  const out: Manifest = { ...manifest, components: Object.fromEntries(Object.entries(manifest.components).map(([k, c]) => [k, { ...c, endpoints: [...c.endpoints] }])) };
   const paths = isRecord(doc.paths) ? doc.paths : {};
 
   for (const [template, item] of Object.entries(paths)) {
