@@ -242,6 +242,13 @@ describe('OpenAPI as the manifest', () => {
       expect(i.message).to.include('is a URL').and.include('fetches nothing');
     });
 
+    it('a $ref under a JSON Schema $id that is a URL (it would resolve against the URL) is refused', async () => {
+      const schema = "          content:\n            application/json:\n              schema:\n                $id: https://schemas.example.com/\n                properties:\n                  x: { $ref: '#/$defs/X' }\n";
+      const i = await issueOf({ 'openapi.yaml': doc(`  /a:\n    get:\n      tags: [api]\n      responses:\n        '200':\n          description: ok\n${schema}`, 'openapi: 3.1.0') });
+      expect(i.path).to.equal('#/paths/~1a/get/responses/200/content/application~1json/schema/properties/x/$ref');
+      expect(i.message).to.include('under "$id: https://schemas.example.com/"').and.include('fetches nothing');
+    });
+
     it('Swagger 2.0 and other versions', async () => {
       let i = await issueOf({ 'openapi.yaml': 'swagger: "2.0"\ninfo: { title: t, version: "1" }\npaths: {}\n' });
       expect(i.path).to.equal('#/swagger');

@@ -107,16 +107,20 @@ class Reader {
    * Every `$ref` of `file`, and of the files they lead to: to a file in the
    * document's folder (no URL, nothing outside it), at a pointer that exists.
    */
-  async checkRefs(file: string, value: unknown = undefined, at: Array<string | number> = []): Promise<void> {
+  async checkRefs(file: string, value: unknown = undefined, at: Array<string | number> = [], idUrl?: string): Promise<void> {
     const node = at.length === 0 ? (await this.read(file)).data : value;
     if (Array.isArray(node)) {
-      for (const [i, v] of node.entries()) await this.checkRefs(file, v, [...at, i]);
+      for (const [i, v] of node.entries()) await this.checkRefs(file, v, [...at, i], idUrl);
       return;
     }
     if (!isRecord(node)) return;
+    // A JSON Schema `$id` that is a URL makes the parser resolve the `$ref`s under it against that URL: a fetch.
+    if (typeof node.$id === 'string' && /^[A-Za-z][A-Za-z0-9+.-]*:/.test(node.$id)) idUrl = node.$id;
     for (const [k, v] of Object.entries(node)) {
-      if (k === '$ref' && typeof v === 'string') await this.checkRef(file, v, [...at, k]);
-      else await this.checkRefs(file, v, [...at, k]);
+      if (k === '$ref' && typeof v === 'string') {
+        if (idUrl !== undefined) throw this.error(file, [...at, k], `$ref "${v}" is under "$id: ${idUrl}", so it would resolve to a URL: expected no URL $id above a $ref (Vigil fetches nothing at startup)`);
+        await this.checkRef(file, v, [...at, k]);
+      } else await this.checkRefs(file, v, [...at, k], idUrl);
     }
   }
 
@@ -217,7 +221,8 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
   await reader.checkRefs(file);
 
   const { validate, dereference, compileErrors } = await import('@readme/openapi-parser');
-  const options = { resolve: { external: true }, validate: { errors: { colorize: false } } };
+  // No URL is ever read, whatever the checks above missed (the parser's own options cannot turn its HTTP resolver off: canRead can).
+  const options = { resolve: { external: true, http: { canRead: false } as unknown as { timeout?: number } }, validate: { errors: { colorize: false } } };
   let doc: Json;
   try {
     const result = await validate(file, options);
