@@ -14,6 +14,7 @@ import { ManifestError } from '../src/errors.js';
 import { loadManifest } from '../src/manifest/load.js';
 import { expressRoute, MAX_OPENAPI_BYTES, pointer, serverBasePath } from '../src/manifest/openapi.js';
 import type { Endpoint, Manifest } from '../src/manifest/schema.js';
+import { unsafeNotProbed } from '../src/monitor/probe-policy.js';
 
 const TSX = import.meta.resolve('tsx');
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/openapi/', import.meta.url));
@@ -154,6 +155,18 @@ describe('OpenAPI as the manifest', () => {
     expect(await parserModules(`await loadManifest(${JSON.stringify(path.join(FIXTURES, 'petstore/vigil.yaml'))});`), 'the hook sees the parser when it is loaded').to.be.above(0);
   });
 
+  it('probes a POST operation only with x-vigil-probe: { unsafe: true }', async () => {
+    const post = (probe: string) => `    post:\n      tags: [api]\n${probe}      responses:\n        '201': { description: created }\n`;
+    const file = await write({
+      'vigil.yaml': 'service: s\nopenapi: ./openapi.yaml\ncomponents:\n  api: { policy: degrade }\n',
+      'openapi.yaml': `openapi: 3.0.3\ninfo: { title: t, version: "1" }\npaths:\n  /a:\n${post('')}  /b:\n${post('      x-vigil-probe: { unsafe: true, body: { dryRun: true } }\n')}`,
+    });
+    const { manifest } = await loadManifest(file);
+    expect(unsafeNotProbed(manifest, find(manifest, 'POST', '/a'))).to.equal('not probed: POST needs probe.unsafe or a flow');
+    expect(unsafeNotProbed(manifest, find(manifest, 'POST', '/b'))).to.equal(undefined);
+    expect(find(manifest, 'POST', '/b').probe.body).to.deep.equal({ dryRun: true });
+  });
+
   describe('conversions', () => {
     it('turns path templates into Express routes', () => {
       expect(expressRoute('/pets/{petId}')).to.deep.equal({ route: '/pets/:petId' });
@@ -198,6 +211,12 @@ describe('OpenAPI as the manifest', () => {
       expect(i.file).to.equal(path.join(dir, 'openapi.yaml'));
       expect(i.message).to.match(/^not valid YAML or JSON: /);
       expect(i.line).to.be.a('number');
+    });
+
+    it('a YAML alias bomb (too many aliases) is refused, not expanded', async () => {
+      const anchors = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghi'.split('').map((c, n) => `${c}: &${c} [${Array(10).fill(`*${'abcdefghi'[n]}`).join(', ')}]`)];
+      const i = await issueOf({ 'openapi.yaml': `${doc('  {}\n')}x-bomb:\n${anchors.map((l) => `  ${l}`).join('\n')}\n` });
+      expect(i.message).to.match(/^not valid YAML or JSON: .*alias/i);
     });
 
     it('a JSON syntax error', async () => {

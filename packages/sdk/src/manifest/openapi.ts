@@ -98,7 +98,13 @@ class Reader {
       const pos = syntax.linePos ? { line: syntax.linePos[0].line, column: syntax.linePos[0].col } : {};
       throw new ManifestError(file, [{ path: '', message: `not valid YAML or JSON: ${syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, ...pos }]);
     }
-    const parsed = { data: doc.toJS(), doc, lines };
+    let data: unknown;
+    try {
+      data = doc.toJS(); // an alias with no anchor, or too many aliases (a "billion laughs"), fails only here
+    } catch (err) {
+      throw new ManifestError(file, [{ path: '', message: `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}` }]);
+    }
+    const parsed = { data, doc, lines };
     this.files.set(file, parsed);
     return parsed;
   }
