@@ -295,6 +295,12 @@ describe('OpenAPI as the manifest', () => {
       expect(i.message).to.include('GET /a/{id}: x-vigil-probe.timeout: expected a duration');
     });
 
+    it('x-vigil-probe.params that is not a map is reported, not replaced by the examples', async () => {
+      const i = await issueOf({ 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-probe: { params: id=1 }\n')}`) });
+      expect(i.path).to.equal('#/paths/~1a/get/x-vigil-probe/params');
+      expect(i.message).to.match(/^GET \/a: x-vigil-probe\.params: expected record/);
+    });
+
     it('x-vigil-probe that is not an object, x-vigil-ignore that is not a boolean, an unknown x-vigil-* extension', async () => {
       let i = await issueOf({ 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-probe: yes\n')}`) });
       expect(i.path).to.equal('#/paths/~1a/get/x-vigil-probe');
@@ -344,7 +350,8 @@ describe('OpenAPI as the manifest', () => {
 
     it('openapi.component naming no component, and an unknown key in the openapi object', async () => {
       let err = await errorOf(await write({ 'vigil.yaml': MANIFEST.replace('./openapi.yaml', '{ file: ./openapi.yaml, component: nope }'), 'openapi.yaml': doc(ok().replace(/^/, '  /a:\n')) }));
-      expect(err.issues[0]!.message).to.include('"openapi.component" is "nope", which is not a component');
+      expect(err.file).to.equal(path.join(dir, 'vigil.yaml'));
+      expect(err.issues[0]).to.deep.include({ path: 'openapi.component', message: 'no component "nope" in "components": expected one of api', line: 2 });
       err = await errorOf(await write({ 'vigil.yaml': MANIFEST.replace('./openapi.yaml', '{ file: ./openapi.yaml, base: /x }') }));
       expect(err.issues[0]!.path).to.equal('openapi');
       expect(err.issues[0]!.message).to.include('unknown key "base"');

@@ -65,12 +65,16 @@ export async function loadManifest(
  */
 async function withOpenApi(manifest: Manifest, baseUrl: URL, source: string, text?: string): Promise<Manifest> {
   if (!manifest.openapi) return manifest;
+  const fail = (issue: ConfigIssue) => new ManifestError(source, text === undefined ? [issue] : withPositions([issue], text));
+  const names = Object.keys(manifest.components);
+  if (manifest.openapi.component !== undefined && !names.includes(manifest.openapi.component)) {
+    throw fail({ path: 'openapi.component', message: `no component "${manifest.openapi.component}" in "components": expected one of ${names.join(', ')}` });
+  }
   const file = path.resolve(fileURLToPath(new URL('.', baseUrl)), manifest.openapi.file);
   try {
     await access(file);
   } catch (err) {
-    const issue = { path: 'openapi.file', message: `cannot read the OpenAPI document ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected a YAML or JSON file, relative to the manifest` };
-    throw new ManifestError(source, text === undefined ? [issue] : withPositions([issue], text));
+    throw fail({ path: 'openapi.file', message: `cannot read the OpenAPI document ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected a YAML or JSON file, relative to the manifest` });
   }
   return expandOpenApi(manifest, { file, source: manifest.openapi });
 }

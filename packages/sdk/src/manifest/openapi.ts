@@ -245,9 +245,6 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
   }
 
   const names = Object.keys(manifest.components);
-  if (source.component !== undefined && !names.includes(source.component)) {
-    throw new ManifestError(file, [{ path: '', message: `the manifest's "openapi.component" is "${source.component}", which is not a component: expected one of ${names.join(', ')}` }]);
-  }
   const base = source.basePath ?? serverBasePath(doc.servers);
   const handWritten = new Set(Object.values(manifest.components).flatMap((c) => c.endpoints.map((e) => `${e.method} ${e.route}`)));
   const generated = new Map<string, string>();
@@ -286,7 +283,7 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
       const probeIn = op['x-vigil-probe'];
       if (probeIn !== undefined && !isRecord(probeIn)) throw reader.error(file, [...at, 'x-vigil-probe'], `${what}: expected x-vigil-probe to be an object (the manifest's "probe"), got ${JSON.stringify(probeIn)}`);
       const probe: Json = { ...(probeIn ?? {}) };
-      probe.params = { ...params, ...(isRecord(probe.params) ? probe.params : {}) };
+      if (probe.params === undefined || isRecord(probe.params)) probe.params = { ...params, ...(probe.params ?? {}) }; // else the schema says what is wrong
       if (probe.auth === undefined && needsLogin(op.security ?? doc.security)) probe.auth = true;
 
       const parsed = Endpoint.safeParse({ method: method.toUpperCase(), route, probe });
