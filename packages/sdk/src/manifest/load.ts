@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { LineCounter, isNode, parseDocument } from 'yaml';
@@ -8,6 +8,7 @@ import { mergeIssues, parseYaml, zodIssues } from '../util/config.js';
 import { ManifestError, type ConfigIssue } from '../errors.js';
 import { crossChecks, Endpoint, Flow, Manifest, RouterSpec, type Component, type CrossCheckIssue, type ManifestInput } from './schema.js';
 import { DRIVERS, locateDriver } from '../startup/builtin.js';
+import { expandOpenApi } from './openapi.js';
 
 export interface LoadedManifest {
   manifest: Manifest;
@@ -39,8 +40,8 @@ export async function loadManifest(
     } catch (err) {
       throw new ManifestError(file, [{ path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
     }
-    const manifest = parseManifestText(text, file);
     const baseUrl = pathToFileURL(file);
+    const manifest = await withOpenApi(parseManifestText(text, file), baseUrl, file, text);
     const missing = missingDrivers(manifest, baseUrl);
     if (missing.length) throw new ManifestError(file, withPositions(missing, text));
     return { manifest, source: file, baseUrl };
@@ -51,9 +52,31 @@ export async function loadManifest(
     throw new ManifestError('<object>', clarify(mergeIssues(zodIssues(result.error, input), more)));
   }
   const baseUrl = new URL(options.baseUrl ?? pathToFileURL(path.join(process.cwd(), '/')));
-  const missing = missingDrivers(result.data, baseUrl);
+  const manifest = await withOpenApi(result.data, baseUrl, '<object>');
+  const missing = missingDrivers(manifest, baseUrl);
   if (missing.length) throw new ManifestError('<object>', missing);
-  return { manifest: result.data, source: '<object>', baseUrl };
+  return { manifest, source: '<object>', baseUrl };
+}
+
+/**
+ * The manifest with the operations of its `openapi` document added as endpoints
+ * (the file relative to `baseUrl`). The OpenAPI parser is imported only then,
+ * so a manifest without `openapi` costs nothing more.
+ */
+async function withOpenApi(manifest: Manifest, baseUrl: URL, source: string, text?: string): Promise<Manifest> {
+  if (!manifest.openapi) return manifest;
+  const fail = (issue: ConfigIssue) => new ManifestError(source, text === undefined ? [issue] : withPositions([issue], text));
+  const names = Object.keys(manifest.components);
+  if (manifest.openapi.component !== undefined && !names.includes(manifest.openapi.component)) {
+    throw fail({ path: 'openapi.component', message: `no component "${manifest.openapi.component}" in "components": expected one of ${names.join(', ')}` });
+  }
+  const file = path.resolve(fileURLToPath(new URL('.', baseUrl)), manifest.openapi.file);
+  try {
+    await access(file);
+  } catch (err) {
+    throw fail({ path: 'openapi.file', message: `cannot read the OpenAPI document ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected a YAML or JSON file, relative to the manifest` });
+  }
+  return expandOpenApi(manifest, { file, source: manifest.openapi });
 }
 
 /**
@@ -77,7 +100,10 @@ function missingDrivers(manifest: Manifest, baseUrl: URL): ConfigIssue[] {
   return issues;
 }
 
-/** Parses manifest YAML text; `file` is only used in messages and positions. */
+/**
+ * Parses manifest YAML text; `file` is only used in messages and positions. An
+ * `openapi` document is not read here (it needs the file system): `loadManifest` reads it.
+ */
 export function parseManifestText(text: string, file: string): Manifest {
   return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, clarify(withPositions(issues, text))), salvagedCrossChecks);
 }

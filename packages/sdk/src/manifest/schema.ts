@@ -503,6 +503,22 @@ export const RemovedRoute = z.strictObject({
   reason: z.string().min(1).max(500),
 });
 export type RemovedRoute = z.output<typeof RemovedRoute>;
+/**
+ * The app's OpenAPI 3.0/3.1 document as a source of endpoints (manifest/openapi.ts):
+ * `openapi: ./openapi.yaml`, or the object form. Read by `loadManifest`.
+ */
+export const OpenApiSource = z.preprocess(
+  (v) => (typeof v === 'string' ? { file: v } : v),
+  z.strictObject({
+    /** The document (YAML or JSON), relative to the manifest file. */
+    file: z.string().min(1),
+    /** Component of an operation that neither `x-vigil-component` nor a tag maps; without it such an operation is an error. */
+    component: Name.optional(),
+    /** Prefix of every route, instead of the path of `servers[0].url`; `""` for none. */
+    basePath: z.union([z.literal(''), RoutePath]).optional(),
+  }),
+);
+export type OpenApiSource = z.output<typeof OpenApiSource>;
 
 export const Manifest = z
   .strictObject({
@@ -512,6 +528,8 @@ export const Manifest = z
     version: label(z.string(), 'the version').optional(),
     /** `deployment.environment.name`; `VIGIL_ENVIRONMENT` overrides it. */
     environment: label(z.string(), 'the environment').optional(),
+    /** Endpoints from the app's OpenAPI document, added to the components' own. */
+    openapi: OpenApiSource.optional(),
     components: z
       .record(Name, Component)
       .refine((c) => Object.keys(c).length > 0, 'expected at least one component'),
