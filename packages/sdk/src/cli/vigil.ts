@@ -16,6 +16,7 @@ import { formatReport, reportToJSON } from '../startup/report.js';
 import { formatProbePlan, probePlan } from '../monitor/probe-policy.js';
 import { formatTimeout, parseDuration } from '../util/duration.js';
 import { pino } from 'pino';
+import { slo } from './slo.js';
 
 /** Taken before any router import can stand in for it (see startup/routers.ts). */
 const realExit = process.exit.bind(process);
@@ -172,6 +173,7 @@ async function exit(code: number): Promise<never> {
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'preflight') return preflight(rest);
+  if (command === 'slo') return slo(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? EXIT.invalid : EXIT.ok;
