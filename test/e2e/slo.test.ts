@@ -18,6 +18,9 @@
  *     2¼ minutes after the data's end; 90 s is under 6x over 6 hours (0.42% < 0.6%),
  *     so the 6h/30m pair does not keep it firing. The rules evaluate on real time
  *     here: nothing is simulated after the backfill.
+ * The SLO dashboard (packages/dashboards, built from the same SLO list) is checked on the
+ * same Prometheus: every query has data. Only change to the generated rules: the
+ * whole-window group evaluates every second instead of every 5 minutes.
  * The test fails, not passes, if the machine is so slow that Prometheus is not
  * evaluating before the burst has left the 5-minute window (it must see the page first).
  */
@@ -26,7 +29,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { parseManifestText } from '../../packages/sdk/src/manifest/load.js';
 import { sloList } from '../../packages/sdk/src/slo/model.js';
-import { ALERT_PAGE, ALERT_TICKET, renderPrometheusRules } from '../../packages/sdk/src/slo/prometheus.js';
+import { ALERT_PAGE, ALERT_TICKET, BUDGET_INTERVAL, renderPrometheusRules } from '../../packages/sdk/src/slo/prometheus.js';
+import { allPanels, sloDashboard } from '../../packages/dashboards/src/index.js';
+import type { Dashboard, Panel } from '@grafana/grafana-foundation-sdk/dashboard';
 import { makeTempDir, removeTempDir, runTool, startPrometheus, type Prometheus } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -86,12 +91,18 @@ describe('SLO rules in the real Prometheus, on 3 days of backfilled data', funct
   this.timeout(300_000);
   let dir: string;
   let prometheus: Prometheus | undefined;
+  let dashboard: Dashboard;
 
   before(async function () {
     dir = await makeTempDir('slo-e2e');
     const slos = sloList(parseManifestText(MANIFEST, 'vigil.yaml'));
     const rules = path.join(dir, 'slo.rules.yml');
-    await writeFile(rules, renderPrometheusRules(slos));
+    // The whole-window group runs every 5 minutes; here every second, so that the SLO
+    // dashboard's budget panels have data before the backfilled 5-minute windows run dry.
+    const text = renderPrometheusRules(slos);
+    expect(text).to.include(`interval: ${BUDGET_INTERVAL}`);
+    await writeFile(rules, text.replace(`interval: ${BUDGET_INTERVAL}`, 'interval: 1s'));
+    dashboard = sloDashboard(slos);
     const end = Math.floor(Date.now() / 1000);
     await writeFile(path.join(dir, 'data.om'), openMetrics(end));
     await mkdir(path.join(dir, 'tsdb'));
@@ -131,6 +142,20 @@ describe('SLO rules in the real Prometheus, on 3 days of backfilled data', funct
     expect(page.labels).to.include({ severity: 'high', source: 'prometheus', service: SERVICE, component: 'shop', slo: 'shop-get-fast-availability', environment: 'e2e', method: 'GET' });
     const ticket = list.find((a) => a.labels.route === '/slow' && a.labels.alertname === ALERT_TICKET)!;
     expect(ticket.labels.severity).to.equal('medium');
+  });
+
+  it('every query of the SLO dashboard built from the same SLO list has data', async () => {
+    const exprs = allPanels(dashboard).flatMap((p) => ((p as Panel).targets ?? []).map((t) => (t as { expr?: string }).expr)).filter((e): e is string => Boolean(e));
+    expect(exprs).to.have.length(4 * (1 + 1 + 7));
+    await waitFor(
+      async () => {
+        for (const e of exprs) if ((await prometheus!.query(e)).length === 0) return false;
+        return true;
+      },
+      { what: 'data for every SLO dashboard query', timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    const [budgetLeft] = await prometheus!.query(exprs.find((e) => e.includes('window{slo="shop-get-healthy-availability"}'))!);
+    expect(Number(budgetLeft!.value[1])).to.be.within(0.7, 0.9); // errors at 0.2x the budget rate: 1 - 0.2 = 80% left
   });
 
   it('the burst\'s page resolves once the errors have left the 5-minute window; the fast burn keeps paging', async () => {
