@@ -347,6 +347,8 @@ export interface PrometheusOptions {
   scrapeConfigs?: object[];
   /** Listen on this 127.0.0.1 port (e.g. to come back where a stopped one was) instead of a free one. */
   port?: number;
+  /** Use this TSDB directory (e.g. one filled with `promtool tsdb create-blocks-from`) instead of an empty one. */
+  dataDir?: string;
 }
 
 /** One sample of an instant query result. */
@@ -412,7 +414,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
         cwd: dir,
         args: [
           `--config.file=${configFile}`,
-          `--storage.tsdb.path=${path.join(dir, 'data')}`,
+          `--storage.tsdb.path=${opts.dataDir ?? path.join(dir, 'data')}`,
           `--web.listen-address=127.0.0.1:${port}`,
           '--web.enable-remote-write-receiver',
           '--web.enable-lifecycle',

@@ -35,6 +35,7 @@ export const DASHBOARD_UIDS = {
   systemStatus: 'vigil-system-status',
   business: 'vigil-business',
   technical: 'vigil-technical',
+  slo: 'vigil-slo',
 } as const;
 
 const REF_IDS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dashboardFileName, dashboards, renderDashboard } from './index.js';
+import { allDashboards, dashboardFileName, renderDashboard } from './index.js';
 
 /** grafana/dashboards from src/ or dist/ of this package. */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('../../../grafana/dashboards/', import.meta.url));
@@ -29,7 +29,7 @@ export function generate(args: string[]): number {
   const show = (p: string) => relative(process.cwd(), p) || p;
 
   const expected = new Map<string, string>();
-  for (const d of dashboards()) expected.set(dashboardFileName(d), renderDashboard(d));
+  for (const d of allDashboards()) expected.set(dashboardFileName(d), renderDashboard(d));
 
   if (check) {
     const differ: string[] = [];

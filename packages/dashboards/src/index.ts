@@ -19,6 +19,13 @@ import type { Dashboard, Panel, RowPanel, VariableModel } from '@grafana/grafana
 import { business } from './dashboards/business.js';
 import { systemStatus } from './dashboards/system-status.js';
 import { technical } from './dashboards/technical.js';
+import { sloDashboard } from './dashboards/slo.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseManifestText } from '@vigil/sdk';
+import { sloList } from '@vigil/sdk/slo';
+
+export { sloDashboard };
 
 export { DASHBOARD_UIDS, DATASOURCE, DATASOURCE_UID } from './common.js';
 export { alertLabel, checkId, label, metric } from './promql.js';
@@ -26,6 +33,19 @@ export { alertLabel, checkId, label, metric } from './promql.js';
 /** The three dashboards, freshly built (System status, Business, Technical). */
 export function dashboards(): Dashboard[] {
   return [systemStatus(), business(), technical()];
+}
+
+/** The MarketEdge example's manifest, whose SLOs the committed SLO dashboard shows. */
+export const EXAMPLE_MANIFEST = fileURLToPath(new URL('../../../examples/marketedge-api/vigil.yaml', import.meta.url));
+
+/** The SLO dashboard of a manifest's SLOs (default: the MarketEdge example's). */
+export function sloDashboards(manifestFile = EXAMPLE_MANIFEST): Dashboard[] {
+  return [sloDashboard(sloList(parseManifestText(readFileSync(manifestFile, 'utf8'), manifestFile)))];
+}
+
+/** Every dashboard generate.ts writes: the three, and the SLO dashboard of the example. */
+export function allDashboards(): Dashboard[] {
+  return [...dashboards(), ...sloDashboards()];
 }
 
 /** File name of a dashboard under grafana/dashboards. */

@@ -19,8 +19,10 @@ import {
   EXAMPLE_VARIABLES,
   allPanels,
   alertLabel,
+  allDashboards,
   dashboardFileName,
   dashboards,
+  sloDashboards,
   panelQueries,
   renderDashboard,
   substituteVariables,
@@ -96,7 +98,8 @@ describe('@vigil/dashboards', () => {
   const built = dashboards();
 
   describe('committed JSON', () => {
-    for (const d of built) {
+    const committed = allDashboards();
+    for (const d of committed) {
       it(`grafana/dashboards/${dashboardFileName(d)} is what the code generates`, () => {
         let committed: string | undefined;
         try {
@@ -110,7 +113,7 @@ describe('@vigil/dashboards', () => {
     }
 
     it('holds no JSON file that the code does not generate', () => {
-      const expected = built.map(dashboardFileName).sort();
+      const expected = committed.map(dashboardFileName).sort();
       const present = readdirSync(DEFAULT_OUT_DIR).filter((f) => f.endsWith('.json')).sort();
       expect(present, 'run `npm run dashboards` and remove stale files').to.deep.equal(expected);
     });
@@ -153,7 +156,7 @@ describe('@vigil/dashboards', () => {
   describe('dashboards', () => {
     it('are the three with fixed uids', () => {
       expect(built.map((d) => d.uid)).to.deep.equal(['vigil-system-status', 'vigil-business', 'vigil-technical']);
-      expect(Object.values(DASHBOARD_UIDS)).to.deep.equal(built.map((d) => d.uid));
+      expect(Object.values(DASHBOARD_UIDS)).to.deep.equal([...built, ...sloDashboards()].map((d) => d.uid));
     });
 
     it('every panel has targets, each on the provisioned Prometheus data source (uid vigil-prometheus)', () => {
@@ -183,6 +186,28 @@ describe('@vigil/dashboards', () => {
     });
   });
 
+  describe('SLO dashboard (from the manifest\'s SLO list; its queries run on real Prometheus in test/e2e/slo.test.ts)', () => {
+    const [slo] = sloDashboards();
+    it('one row per SLO of the example, with the SLI now, the budget left and the burn rate over every window', () => {
+      const rows = (slo!.panels ?? []).filter((p) => p.type === 'row');
+      expect(rows.map((r) => (r as RowPanel).title!.split(':')[0])).to.deep.equal([
+        'authentication-post-api-v1-auth-login-availability',
+        'authentication-post-api-v1-auth-login-latency',
+        'admin-get-api-v1-admin-feature-flags-availability',
+        'admin-admin-panel-flow',
+        'user-management-get-api-v1-users-availability',
+      ]);
+      const panels = allPanels(slo!).filter((p) => p.type !== 'row') as Panel[];
+      expect(panels).to.have.length(rows.length * 3);
+      const exprs = (p: Panel) => (p.targets ?? []).map((t) => (t as { expr?: string }).expr ?? '');
+      const burn = panels.find((p) => p.title === 'Burn rate per window')!;
+      expect(exprs(burn).map((e) => /:rate(\w+)\{/.exec(e)![1])).to.deep.equal(['5m', '30m', '1h', '2h', '6h', '1d', '3d']);
+      expect(exprs(burn)[0]).to.equal('vigil:slo_error_ratio:rate5m{slo="authentication-post-api-v1-auth-login-availability"} / 0.001');
+      const budget = panels.find((p) => p.title === 'Error budget left (28d)')!;
+      expect(exprs(budget)[0]).to.equal('1 - vigil:slo_error_ratio:window{slo="authentication-post-api-v1-auth-login-availability"} / 0.001');
+    });
+  });
+
   describe('queries', () => {
     const queries = panelQueries();
     const allowedMetrics = allowedMetricNames();
@@ -192,7 +217,7 @@ describe('@vigil/dashboards', () => {
       let targets = 0;
       for (const d of built) for (const p of panelsOf(d)) targets += (p.targets ?? []).length;
       expect(queries).to.have.length(targets);
-      expect(new Set(queries.map((q) => q.dashboard))).to.deep.equal(new Set(Object.values(DASHBOARD_UIDS)));
+      expect(new Set(queries.map((q) => q.dashboard))).to.deep.equal(new Set(built.map((d) => d.uid)));
     });
 
     it('the metric-name extraction of this test finds what it should', () => {

@@ -131,6 +131,15 @@ export const METRIC_NOTIFICATIONS_FAILED = 'vigil.notifications.failed' as const
 export const METRIC_EVALUATION_DURATION = 'vigil.evaluation.duration' as const;
 /** 1 while an evaluator runs: Prometheus pages on its absence (the evaluator-down rule). */
 export const METRIC_EVALUATOR_UP = 'vigil.evaluator.up' as const;
+/**
+ * OpenTelemetry's HTTP server histogram (not Vigil's: `@opentelemetry/instrumentation-http`
+ * records it under `@vigil/sdk/register`, synthetic requests left out), in seconds, by
+ * `http.route`, `http.request.method` and `http.response.status_code`: the SLIs of the
+ * endpoint SLOs (slo/). Its bucket boundaries are the instrumentation's advice; a latency
+ * objective's threshold must be one of them.
+ */
+export const HTTP_SERVER_REQUEST_DURATION = 'http.server.request.duration' as const;
+export const HTTP_SERVER_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] as const;
 /** Batches the evaluator's OTLP receiver refused, per `error.type` ({@link REJECT_REASON}). */
 export const METRIC_OTLP_REJECTED = 'vigil.otlp.rejected' as const;
 

@@ -11,6 +11,7 @@ import { formatProbePlan, probePlan } from '../monitor/probe-policy.js';
 import { APP_OPTIONS, EXIT, exit, parseCommand, setPhase, withApp } from './app.js';
 import { diff, DIFF_USAGE } from './diff.js';
 import { routes, ROUTES_USAGE } from './routes.js';
+import { slo, SLO_USAGE } from './slo.js';
 
 const USAGE = `Usage: vigil preflight [--manifest vigil.yaml] [--app ./dist/app.js] [--json] [--strict] [--export] [--timeout 60s] [--verbose]
 
@@ -47,13 +48,14 @@ export async function preflight(argv: string[]): Promise<number> {
   });
 }
 
-const ALL_USAGE = [USAGE, ROUTES_USAGE, DIFF_USAGE].join('\n\n');
+const ALL_USAGE = [USAGE, ROUTES_USAGE, DIFF_USAGE, SLO_USAGE].join('\n\n');
 
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'preflight') return preflight(rest);
   if (command === 'routes') return routes(rest);
   if (command === 'diff') return diff(rest);
+  if (command === 'slo') return slo(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${ALL_USAGE}\n`);
     return command === undefined ? EXIT.invalid : EXIT.ok;

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { Duration } from '../util/duration.js';
+import { EndpointSlo, FlowSlo, SloDefaults } from '../slo/schema.js';
 
 /** Node's longest timer: a longer delay is cut to 1 ms (a loop with no pause). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -177,6 +178,8 @@ export const Flow = z
     check: z.custom<FlowFunction>((v) => typeof v === 'function', 'expected a function').optional(),
     /** How often to run it; default `monitor.intervals.flows`. */
     interval: timer(Duration.optional()),
+    /** Its objective: the share of time its runs pass (`vigil slo`, docs/sdk.md#slos-from-the-manifest). */
+    slo: FlowSlo.optional(),
   })
   .refine((f) => Boolean(f.steps) !== Boolean(f.check), { message: 'expected exactly one of "steps" or "check"' });
 export type Flow = z.output<typeof Flow>;
@@ -195,6 +198,8 @@ const EndpointObject = z.strictObject({
   method: HttpMethod,
   route: RoutePath,
   probe: Probe.default(() => Probe.parse({})),
+  /** Its objectives from the app's own traffic (`vigil slo`, docs/sdk.md#slos-from-the-manifest). */
+  slo: EndpointSlo.optional(),
 });
 
 /** A critical endpoint: `{ method, route, probe }` or the shorthand `"POST /api/v1/auth/login"`. */
@@ -540,6 +545,8 @@ export const Manifest = z
     monitor: MonitorOptions.default(() => MonitorOptions.parse({})),
     undocumentedRoutes: UndocumentedRoutes.default(() => UndocumentedRoutes.parse({})),
     removedRoutes: z.array(RemovedRoute).max(10_000).default([]),
+    /** Defaults of the endpoints' and flows' `slo` (the window). */
+    slo: SloDefaults.default(() => SloDefaults.parse({})),
   })
   .superRefine((m, ctx) => {
     for (const issue of crossChecks(m)) ctx.addIssue({ code: 'custom', ...issue });
