@@ -12,7 +12,7 @@ import { HTTP_SERVER_DURATION_BUCKETS } from '../semconv.js';
  * `"99.9%"` or `99.9` (percent): parsed to the ratio 0.999. 100% is refused: an
  * objective of 100% has no error budget, every burn rate is infinite.
  */
-export const Objective = z.union([z.number(), z.string()]).transform((value, ctx) => {
+export const Objective = z.union([z.number(), z.string()], { error: 'expected an objective in percent, such as "99.9%" or 99.9' }).transform((value, ctx) => {
   const text = typeof value === 'number' ? String(value) : value.trim().replace(/%$/, '');
   const percent = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (!(percent >= 50 && percent < 100)) {

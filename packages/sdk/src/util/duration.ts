@@ -14,7 +14,7 @@ export function parseDuration(text: string): number | undefined {
  * A duration in a config file: a string with a unit (`300ms`, `5s`, `2m`) or a
  * number of milliseconds. Parsed to milliseconds.
  */
-export const Duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+export const Duration = z.union([z.number(), z.string()], { error: 'expected a duration such as "500ms", "5s" or "2m" (or whole milliseconds)' }).transform((value, ctx) => {
   const ms = typeof value === 'number' ? (Number.isInteger(value) && value >= 0 ? value : undefined) : parseDuration(value);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected a duration such as "500ms", "5s" or "2m" (or whole milliseconds), got ${JSON.stringify(value)}` });
