@@ -295,6 +295,28 @@ describe('OpenAPI as the manifest', () => {
       expect(i.message).to.include('GET /a/{id}: x-vigil-probe.timeout: expected a duration');
     });
 
+    it('a bad x-vigil-slo value: the pointer to the field and the SLO schema\'s expectation', async () => {
+      const i = await issueOf({ 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-slo: { availability: 100% }\n')}`) });
+      expect(i.path).to.equal('#/paths/~1a/get/x-vigil-slo/availability');
+      expect(i.message).to.include('GET /a: x-vigil-slo.availability: expected an objective in percent from 50 up to (not including) 100');
+    });
+
+    it('vigil slo generates the burn-rate rules of an operation\'s x-vigil-slo', async function () {
+      this.timeout(40_000);
+      await write({ 'vigil.yaml': MANIFEST, 'openapi.yaml': doc(`  /orders:\n${ok('      x-vigil-slo: { availability: 99.5% }\n')}  /health-free:\n${ok()}`) });
+      const cli = fileURLToPath(new URL('../src/cli/vigil.ts', import.meta.url));
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ['--import', TSX, cli, 'slo', '--manifest', 'vigil.yaml', '--format', 'prometheus'], { cwd: dir, timeout: 30_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(r.code, r.stderr).to.equal(0);
+      // Only the operation with an objective has rules; its budget is 0.5 %.
+      expect(r.stdout).to.include('http_route="/orders"').and.include('VigilSLOBurnRatePage');
+      expect(r.stdout).not.to.include('/health-free');
+      expect(r.stdout).to.match(/14\.4 \* 0\.005|0\.072/);
+    });
+
     it('x-vigil-probe.params that is not a map is reported, not replaced by the examples', async () => {
       const i = await issueOf({ 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-probe: { params: id=1 }\n')}`) });
       expect(i.path).to.equal('#/paths/~1a/get/x-vigil-probe/params');
@@ -310,7 +332,7 @@ describe('OpenAPI as the manifest', () => {
       expect(i.message).to.include('expected x-vigil-ignore to be true or false');
       i = await issueOf({ 'openapi.yaml': doc(`  /a:\n${ok('      x-vigil-componnet: api\n')}`) });
       expect(i.path).to.equal('#/paths/~1a/get/x-vigil-componnet');
-      expect(i.message).to.equal('unknown extension "x-vigil-componnet": expected one of x-vigil-component, x-vigil-probe, x-vigil-ignore');
+      expect(i.message).to.equal('unknown extension "x-vigil-componnet": expected one of x-vigil-component, x-vigil-probe, x-vigil-slo, x-vigil-ignore');
     });
 
     it('x-vigil-component naming no component, and an operation no component claims', async () => {

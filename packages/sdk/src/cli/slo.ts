@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_INVALID_MANIFEST, ManifestError } from '../errors.js';
-import { parseManifestText } from '../manifest/load.js';
+import { readManifestText } from '../manifest/load.js';
 import { renderOpenSlo } from '../slo/openslo.js';
 import { renderPrometheusRules, renderPromtoolTests } from '../slo/prometheus.js';
 import { sloList } from '../slo/model.js';
@@ -64,7 +64,7 @@ export async function slo(argv: string[]): Promise<number> {
   }
   let output: string;
   try {
-    const manifest = parseManifestText(text, file);
+    const manifest = await readManifestText(text, file); // with its OpenAPI document's x-vigil-slo
     const slos = sloList(manifest);
     if (slos.length === 0) {
       process.stderr.write(`${file}: no endpoint or flow declares an "slo" (e.g. slo: { availability: 99.9% }): nothing to generate\n`);

@@ -108,6 +108,14 @@ export function parseManifestText(text: string, file: string): Manifest {
   return parseYaml(text, file, Manifest, (f, issues) => new ManifestError(f, clarify(withPositions(issues, text))), salvagedCrossChecks);
 }
 
+/**
+ * {@link parseManifestText} with the endpoints of its `openapi` document added, and nothing
+ * else checked or imported (for tools such as `vigil slo` that read the manifest only).
+ */
+export async function readManifestText(text: string, file: string): Promise<Manifest> {
+  return withOpenApi(parseManifestText(text, file), pathToFileURL(file), file, text);
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**

@@ -23,7 +23,7 @@ export const MAX_OPENAPI_FILES = 100;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'] as const;
 /** The extensions read; any other `x-vigil-*` is a typo. (`x-vigil-slo` would join them with the manifest's `slo`.) */
-const EXTENSIONS = ['x-vigil-component', 'x-vigil-probe', 'x-vigil-ignore'] as const;
+const EXTENSIONS = ['x-vigil-component', 'x-vigil-probe', 'x-vigil-slo', 'x-vigil-ignore'] as const;
 
 type Json = Record<string, unknown>;
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -286,12 +286,14 @@ export async function expandOpenApi(manifest: Manifest, { file, source }: Expand
       if (probe.params === undefined || isRecord(probe.params)) probe.params = { ...params, ...(probe.params ?? {}) }; // else the schema says what is wrong
       if (probe.auth === undefined && needsLogin(op.security ?? doc.security)) probe.auth = true;
 
-      const parsed = Endpoint.safeParse({ method: method.toUpperCase(), route, probe });
+      // x-vigil-slo is the manifest's endpoint `slo`, checked by the same schema (`vigil slo` reads it).
+      const slo = op['x-vigil-slo'];
+      const parsed = Endpoint.safeParse({ method: method.toUpperCase(), route, probe, ...(slo === undefined ? {} : { slo }) });
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        const inProbe = issue.path[0] === 'probe';
-        const keys = inProbe ? [...at, 'x-vigil-probe', ...issue.path.slice(1).map((k) => (typeof k === 'symbol' ? String(k) : k))] : itemAt;
-        const what2 = inProbe ? `${what}: x-vigil-probe${issue.path.slice(1).map((k) => `.${String(k)}`).join('')}` : `${what}: route "${route}"`;
+        const ext = issue.path[0] === 'probe' ? 'x-vigil-probe' : issue.path[0] === 'slo' ? 'x-vigil-slo' : undefined;
+        const keys = ext ? [...at, ext, ...issue.path.slice(1).map((k) => (typeof k === 'symbol' ? String(k) : k))] : itemAt;
+        const what2 = ext ? `${what}: ${ext}${issue.path.slice(1).map((k) => `.${String(k)}`).join('')}` : `${what}: route "${route}"`;
         throw reader.error(file, keys, `${what2}: ${issue.message.replace(/^Invalid (input|option): /, '')}`);
       }
       const key = `${parsed.data.method} ${parsed.data.route}`;
